@@ -1,0 +1,7 @@
+"""Adaptation strategies: corpus -> dataset -> strategy -> adapted model, one file per strategy."""
+
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy, build_strategy, load_strategy
+from polyglot_transfer.adapt import head as _head  # noqa: F401  (registers "head")
+from polyglot_transfer.adapt import lora as _lora  # noqa: F401  (registers "lora")
+
+__all__ = ["STRATEGIES", "Strategy", "build_strategy", "load_strategy"]

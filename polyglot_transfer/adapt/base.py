@@ -1,0 +1,124 @@
+"""The strategy interface, its registry, and config validation shared by every strategy.
+
+A strategy is built from a config dataclass (`build_strategy("lora", {"r": 8})`), learns from a
+labelled TextDataset with `fit` (returns self; learned state ends in `_`), predicts class
+probabilities with `predict_proba`, and round-trips through `save` / `load_strategy` with
+safetensors weights and a JSON description only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, did_you_mean
+from polyglot_transfer.fileio import atomic_write_json
+from polyglot_transfer.registry import Registry
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGY_FILE = "strategy.json"
+
+
+def config_from_dict(config_class: type, params: dict[str, Any], where: str) -> Any:
+    """Build a config dataclass from a dict, rejecting unknown keys and wrong types with a clear error."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    problems = []
+    for key in params:
+        if key not in fields:
+            problems.append(f"{where}: unknown key {key!r}.{did_you_mean(key, fields)} Known keys: {', '.join(fields)}.")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    config = config_class(**params)
+    for name, f in fields.items():
+        value = getattr(config, name)
+        expected = f.type if isinstance(f.type, type) else None
+        if expected in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}.{name} must be a number. Got {value!r} instead.")
+        if expected is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where}.{name} must be an int. Got {value!r} instead.")
+    return config
+
+
+class Strategy(ABC):
+    """Base class: `fit(train)` -> self, `predict_proba(texts)`, `save(folder)`."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any, model: str | Path, *, seed: int = 0, embedder: Any = None) -> None:
+        self.config = config
+        self.model = str(model)
+        self.seed = seed
+        self.embedder = embedder
+        self.labels_: list[str] | None = None
+
+    @abstractmethod
+    def fit(self, train: TextDataset) -> Strategy: ...
+
+    @abstractmethod
+    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+    @abstractmethod
+    def _save_weights(self, folder: Path) -> None: ...
+
+    @abstractmethod
+    def _load_weights(self, folder: Path) -> None: ...
+
+    def predict(self, texts: list[str]) -> list[str]:
+        probs = self.predict_proba(texts)
+        return [self.labels_[i] for i in probs.argmax(axis=1)]
+
+    def _check_train(self, train: TextDataset) -> list[str]:
+        labels = [e.label for e in train]
+        if any(lbl is None for lbl in labels):
+            raise DataError(f"{self.name}: every training example needs a label; {labels.count(None)} have none.")
+        label_set = sorted(set(labels))
+        if len(label_set) < 2:
+            raise DataError(f"{self.name}: training needs at least 2 labels. Got {label_set}.")
+        return label_set
+
+    def _require_fitted(self) -> list[str]:
+        if self.labels_ is None:
+            raise DataError(f"This {self.name} strategy is not fitted yet: call fit() first.")
+        return self.labels_
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save_weights(folder)
+        atomic_write_json(folder / STRATEGY_FILE, {
+            "strategy": self.name,
+            "config": dataclasses.asdict(self.config),
+            "model": self.model,
+            "seed": self.seed,
+            "labels": self._require_fitted(),
+        })
+        return folder
+
+
+def build_strategy(name: str, params: dict[str, Any] | None, model: str | Path, *, seed: int = 0,
+                   embedder: Any = None, where: str | None = None) -> Strategy:
+    cls = STRATEGIES.get(name)
+    config = config_from_dict(cls.config_class, dict(params or {}), where or f"strategy {name!r}")
+    return cls(config, model, seed=seed, embedder=embedder)
+
+
+def load_strategy(folder: str | Path, *, embedder: Any = None) -> Strategy:
+    """Rebuild a saved strategy from its folder (strategy.json + safetensors)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / STRATEGY_FILE).read_text())
+    except FileNotFoundError:
+        raise DataError(f"{folder} holds no {STRATEGY_FILE}; expected a folder written by Strategy.save().") from None
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(f"{folder / STRATEGY_FILE} is corrupt: {exc}") from None
+    strategy = build_strategy(meta["strategy"], meta["config"], meta["model"], seed=meta["seed"], embedder=embedder)
+    strategy.labels_ = list(meta["labels"])
+    strategy._load_weights(folder)
+    return strategy

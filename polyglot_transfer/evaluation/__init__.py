@@ -1,0 +1,1 @@
+"""Evaluation: metrics, per-example statistics (bootstrap, paired tests, multiple-comparison correction) and reports."""

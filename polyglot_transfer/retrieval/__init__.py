@@ -1,0 +1,1 @@
+"""Documents -> embedder -> FAISS index -> retriever (langchain-core) -> predictions or prompts."""
