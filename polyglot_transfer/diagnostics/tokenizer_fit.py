@@ -187,7 +187,7 @@ def _tokenize_words(
         if offsets is not None:
             enc = tokenizer(
                 batch, is_split_into_words=True, add_special_tokens=False, return_offsets_mapping=True,
-                truncation=False,
+                truncation=False, verbose=False,
             )
             for i in range(len(batch)):
                 pieces.append(tokenizer.convert_ids_to_tokens(enc["input_ids"][i]))
@@ -238,6 +238,8 @@ def tokenizer_fit(
         )
     n_chars = sum(_counted(c) for text_words in words for word in text_words for c in word)
     script = script_of_text(" ".join(" ".join(w) for w in words[:200]))
+    if script is None and language is not None:
+        script = language.script  # a script the detector does not know (e.g. Tglg): trust the code
     unit = _choose_unit(script, [word for text_words in words for word in text_words], n_chars)
 
     pieces, offsets, word_ids = _tokenize_words(tokenizer, words)

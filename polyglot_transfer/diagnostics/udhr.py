@@ -31,7 +31,16 @@ from polyglot_transfer.languages import resolve_language, script_of_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UdhrText", "UdhrEntry", "list_udhr", "load_udhr", "udhr_root", "udhr_fertility_table", "RETIRED_CODES"]
+__all__ = [
+    "UdhrText",
+    "UdhrEntry",
+    "list_udhr",
+    "load_udhr",
+    "udhr_root",
+    "udhr_fertility_table",
+    "RETIRED_CODES",
+    "DEFAULT_MAX_CHARS",
+]
 
 #: Codes the corpus uses that ISO 639-3 retired or never had -> the code used now (checked on the texts).
 RETIRED_CODES: dict[str, str] = {

@@ -210,6 +210,13 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             problems.append(f"{where}.combine_weight must be in [0, 1]. Got {setup.combine_weight!r}.")
         setups[str(name)] = setup
 
+    model = str(raw.get("model", CompareConfig.model))
+    from polyglot_transfer.models.catalog import CATALOG
+
+    if model not in CATALOG and not Path(model).expanduser().is_dir():
+        problems.append(f"{source}: model {model!r} is neither a catalog name nor an existing folder."
+                        f"{did_you_mean(model, CATALOG)} See `pgt models list`.")
+
     baseline = raw.get("baseline")
     if baseline is not None and baseline not in setups:
         problems.append(f"{source}: baseline {baseline!r} is not one of the setups.{did_you_mean(str(baseline), setups)}")
@@ -235,7 +242,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         task=task,
         setups=setups,
         target_languages=targets,
-        model=str(raw.get("model", CompareConfig.model)),
+        model=model,
         source_language=languages.get("source_language", "eng_Latn"),
         seeds=seeds,
         baseline=baseline,

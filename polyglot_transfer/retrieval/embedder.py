@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from polyglot_transfer.errors import ConfigError
-from polyglot_transfer.fileio import atomic_write_bytes, atomic_write_json, file_lock, sha256_file
+from polyglot_transfer.fileio import atomic_write_bytes, atomic_write_json, file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +83,10 @@ class EmbeddingDiskCache:
             for row, key in enumerate(entry["keys"]):
                 self._where.setdefault(key, (name, row))
 
-    def _shard(self, name: str, entry_sha: str | None = None) -> np.ndarray | None:
+    def _shard(self, name: str) -> np.ndarray | None:
         if name not in self._shards:
             path = self.folder / name
             try:
-                if entry_sha is not None and sha256_file(path) != entry_sha:
-                    raise ValueError("checksum mismatch")
                 self._shards[name] = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 logger.warning("Embedding cache shard %s is unreadable (%s); its texts will be re-encoded.", path, exc)
@@ -172,6 +170,13 @@ class Embedder:
 
     @property
     def prompts(self) -> dict[str, str]:
+        """The model's named prompts; read from its config file when the model is not loaded yet."""
+        if "model" not in self.__dict__ and self.path is not None:
+            config = Path(self.path) / "config_sentence_transformers.json"
+            try:
+                return dict(json.loads(config.read_text(encoding="utf-8")).get("prompts") or {})
+            except (OSError, json.JSONDecodeError):
+                pass
         return dict(getattr(self.model, "prompts", None) or {})
 
     @property

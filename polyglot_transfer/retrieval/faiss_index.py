@@ -1,15 +1,30 @@
 """A FAISS index with stable ids, documents, metadata filters and pickle-free, checksummed persistence.
 
-On disk an index is a folder: `index.faiss` (faiss.write_index), `docstore.jsonl` (one document per
-line: id, text, metadata) and `manifest.json` (embedder identity, dimension, metric, recipe, sha256
-of both files, library versions). Saving stages a new folder and renames it into place, so a kill
-mid-save leaves the previous version loadable; loading verifies the checksums and the embedder.
+Ids are stable: a document keeps its id through `update` and across save/load. Internally each
+document's vector lives under a FAISS label ("slot"); an update moves the document to a new slot, and
+recipes that cannot remove vectors (HNSW) keep the old slot as a tombstone that search filters out.
+
+On disk an index is a folder::
+
+    <folder>/CURRENT             name of the live version (replaced atomically)
+    <folder>/v-<stamp>/          index.faiss, docstore.jsonl, manifest.json
+    <folder>/.lock               serialises writers (see add_to_saved_index)
+
+`docstore.jsonl` holds one document per line (id, slot, key, text, metadata); `manifest.json` the
+embedder identity, dimension, metric, recipe, search parameters, the sha256 of both files and library
+versions. A save writes a complete new version, then points CURRENT at it, so a kill at any moment
+leaves the previous version loadable. Loading verifies checksums and the embedder. Folders written by
+format 1 (the three files directly in the folder) are still read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, did_you_mean
-from polyglot_transfer.fileio import sha256_file, staged_dir
+from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, UnsupportedError, did_you_mean
+from polyglot_transfer.fileio import atomic_write_text, file_lock, sha256_file
+from polyglot_transfer.retrieval.recipes import choose_recipe, min_training_size, recommended_training_size
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 METRICS = ("cosine", "ip", "l2")
+DEVICES = ("cpu", "cuda")
 MetadataFilter = dict[str, Any] | Callable[[dict[str, Any]], bool]
+EXACT_FALLBACK_MAX = 50_000  # filtered HNSW searches that come back short are redone exactly below this
 
 
 @dataclass
@@ -33,35 +52,163 @@ class Hit:
     score: float
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+
+
+def check_filter(where: Any) -> None:
+    """Refuse a `where` that is neither a dict nor a callable."""
+    if not (callable(where) or isinstance(where, dict)):
+        raise ConfigError(
+            f"where must be a dict such as {{'lang': 'yor_Latn'}} or a callable on metadata. "
+            f"Got {type(where).__name__} instead."
+        )
+
+
+def metadata_matches(metadata: dict[str, Any], where: MetadataFilter) -> bool:
+    """Whether a document's metadata passes `where`: a callable, or a dict of key -> value / list of values."""
+    if callable(where):
+        return bool(where(metadata))
+    return all(
+        (metadata.get(k) in v) if isinstance(v, (list, tuple, set)) else metadata.get(k) == v
+        for k, v in where.items()
+    )
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class VectorIndex:
-    """Dense vectors + documents. `recipe` is a FAISS factory string ("Flat", "HNSW32", "IVF64,PQ16", ...)."""
+    """Dense vectors + documents. `recipe` is a FAISS factory string ("Flat", "HNSW32", "IVF64,PQ16", ...).
+
+    With `recipe=None` the recipe is chosen by :func:`choose_recipe` from `expected_size` or, failing
+    that, from the size of the first batch added. Recipes that need training (IVF, PQ) are trained on
+    the first batch (or call :meth:`train` with a sample). `nprobe` (IVF) and `ef_search` (HNSW) trade
+    speed for recall. `device="cuda"` searches on the GPU through faiss-gpu when one is visible and
+    logs a warning when it falls back to CPU.
+    """
 
     def __init__(
         self,
         dim: int,
         *,
         metric: str = "cosine",
-        recipe: str = "Flat",
+        recipe: str | None = "Flat",
         embedder_identity: dict[str, Any] | None = None,
+        expected_size: int | None = None,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        device: str = "cpu",
     ) -> None:
-        import faiss
-
         if metric not in METRICS:
             raise ConfigError(f"Unknown metric {metric!r}.{did_you_mean(metric, METRICS)} Use one of {METRICS}.")
-        if not isinstance(dim, int) or dim < 1:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise ConfigError(f"dim must be a positive int. Got {dim!r} instead.")
-        self.dim, self.metric, self.recipe = dim, metric, recipe
+        if device not in DEVICES:
+            raise ConfigError(f"Unknown device {device!r}.{did_you_mean(str(device), DEVICES)} Use one of {DEVICES}.")
+        for name, value in (("nprobe", nprobe), ("ef_search", ef_search), ("expected_size", expected_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be an int >= 1 or None. Got {value!r} instead.")
+        self.dim, self.metric = dim, metric
         self.embedder_identity = embedder_identity or {}
-        faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-        try:
-            base = faiss.index_factory(dim, recipe, faiss_metric)
-        except RuntimeError as exc:
-            raise ConfigError(f"FAISS cannot build recipe {recipe!r}: {exc}. Try 'Flat' or 'HNSW32'.") from None
-        self._index = faiss.IndexIDMap2(base)
+        self.expected_size = expected_size
+        self.nprobe, self.ef_search = nprobe, ef_search
+        self.device = self._resolve_device(device)
         self._docs: dict[int, dict[str, Any]] = {}
+        self._key_to_id: dict[str, int] = {}
+        self._slot_to_id: dict[int, int] = {}
+        self._tombstones: set[int] = set()
         self._next_id = 0
+        self._next_slot = 0
+        self._gpu_index: Any = None
+        self._index: Any = None
+        self.recipe = recipe
+        if recipe is not None:
+            self._build(recipe)
+        elif expected_size is not None:
+            self.recipe = choose_recipe(expected_size, dim)
+            self._build(self.recipe)
+
+    # -- construction ---------------------------------------------------------------------------
+    @staticmethod
+    def _resolve_device(device: str) -> str:
+        if device == "cpu":
+            return "cpu"
+        faiss = _faiss()
+        n_gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+        if n_gpus > 0 and hasattr(faiss, "index_cpu_to_all_gpus"):
+            return "cuda"
+        logger.warning(
+            "VectorIndex: device='cuda' was asked but FAISS sees no GPU (faiss-gpu not installed or no visible "
+            "device); searching on CPU instead. Install faiss-gpu and check CUDA_VISIBLE_DEVICES to use the GPU."
+        )
+        return "cpu"
+
+    def _build(self, recipe: str) -> None:
+        faiss = _faiss()
+        faiss_metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        try:
+            base = faiss.index_factory(self.dim, recipe, faiss_metric)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1][:200]
+            raise ConfigError(
+                f"FAISS cannot build recipe {recipe!r} for dim {self.dim}: {first}. Try 'Flat' or 'HNSW32', "
+                "or recipe=None to choose one by corpus size."
+            ) from None
+        self.recipe = recipe
+        if isinstance(base, faiss.IndexIVF):
+            # IVF stores ids itself (an IDMap over IVF cannot remove); a hashtable makes ids reconstructable.
+            base.set_direct_map_type(faiss.DirectMap.Hashtable)
+            self._index = base
+        else:
+            self._index = faiss.IndexIDMap2(base)
+        self._apply_search_params()
+
+    def _base(self) -> Any:
+        faiss = _faiss()
+        index = faiss.downcast_index(self._index)
+        if isinstance(index, (faiss.IndexIDMap2, faiss.IndexIDMap)):
+            return faiss.downcast_index(index.index)
+        return index
+
+    def _apply_search_params(self) -> None:
+        faiss = _faiss()
+        base = self._base()
+        if self.nprobe is not None and isinstance(base, faiss.IndexIVF):
+            base.nprobe = self.nprobe
+        if self.ef_search is not None and isinstance(base, faiss.IndexHNSW):
+            base.hnsw.efSearch = self.ef_search
+        self._gpu_index = None
+
+    def set_search_params(self, *, nprobe: int | None = None, ef_search: int | None = None) -> VectorIndex:
+        """Set IVF `nprobe` and/or HNSW `ef_search` (ignored by recipes that do not have them)."""
+        for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be an int >= 1. Got {value!r} instead.")
+        self.nprobe = nprobe if nprobe is not None else self.nprobe
+        self.ef_search = ef_search if ef_search is not None else self.ef_search
+        if self._index is not None:
+            self._apply_search_params()
+        return self
+
+    @property
+    def is_trained(self) -> bool:
+        return self._index is not None and bool(self._index.is_trained)
 
     # -- building -------------------------------------------------------------------------------
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
@@ -71,105 +218,300 @@ class VectorIndex:
         if not np.isfinite(vectors).all():
             raise DataError("Vectors contain NaN or infinity; check the embedder's output.")
         if self.metric == "cosine":
-            import faiss
-
             vectors = vectors.copy()
-            faiss.normalize_L2(vectors)
+            _faiss().normalize_L2(vectors)
         return vectors
 
-    def add(
-        self, vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[dict[str, Any]] | None = None
-    ) -> list[int]:
-        """Add documents with their vectors; returns the new stable ids."""
+    def _ensure_built(self, n: int) -> None:
+        if self._index is None:
+            self._build(choose_recipe(max(n, self.expected_size or 0), self.dim))
+            logger.info("VectorIndex: recipe %r chosen for %d vectors.", self.recipe, max(n, self.expected_size or 0))
+
+    def train(self, vectors: np.ndarray) -> VectorIndex:
+        """Train the recipe (IVF centroids, PQ codebooks) on a sample; a no-op for Flat and HNSW."""
         vectors = self._prepare(vectors)
-        if len(texts) != len(vectors) or (metadatas is not None and len(metadatas) != len(vectors)):
+        self._ensure_built(len(vectors))
+        if self._index.is_trained:
+            return self
+        need = min_training_size(self.recipe)
+        if len(vectors) < need:
             raise DataError(
-                f"add() got {len(vectors)} vectors, {len(texts)} texts and "
-                f"{'no' if metadatas is None else len(metadatas)} metadata dicts; the counts must match."
+                f"Recipe {self.recipe!r} needs at least {need} vectors to train (FAISS recommends "
+                f"{recommended_training_size(self.recipe)}); got {len(vectors)}. Train on a larger sample, add a "
+                f"larger first batch, or use a recipe for this size (choose_recipe({len(vectors)}) = "
+                f"{choose_recipe(len(vectors), self.dim)!r})."
             )
+        if len(vectors) < recommended_training_size(self.recipe):
+            logger.warning(
+                "Training %r on %d vectors; FAISS recommends at least %d for good recall.",
+                self.recipe, len(vectors), recommended_training_size(self.recipe),
+            )
+        self._index.train(vectors)
+        return self
+
+    @staticmethod
+    def _check_metadata(meta: Any, position: int) -> dict[str, Any]:
+        if not isinstance(meta, dict):
+            raise DataError(f"metadatas[{position}] is a {type(meta).__name__}; expected a dict.")
+        try:
+            json.dumps(meta, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"metadatas[{position}] cannot be saved as JSON ({exc}); use str, int, float, bool, None, "
+                "lists and dicts of those."
+            ) from None
+        return dict(meta)
+
+    def add(
+        self,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]] | None = None,
+        *,
+        keys: Sequence[str | None] | None = None,
+    ) -> list[int]:
+        """Add documents with their vectors; returns the new stable ids.
+
+        `keys` are optional unique strings (e.g. LangChain ids) to find documents by later.
+        """
+        vectors = self._prepare(vectors)
+        n = len(vectors)
+        if len(texts) != n or (metadatas is not None and len(metadatas) != n) or (keys is not None and len(keys) != n):
+            raise DataError(
+                f"add() got {n} vectors, {len(texts)} texts, "
+                f"{'no' if metadatas is None else len(metadatas)} metadata dicts and "
+                f"{'no' if keys is None else len(keys)} keys; the counts must match."
+            )
+        metas = [self._check_metadata(m, i) for i, m in enumerate(metadatas or [{}] * n)]
+        if keys is not None:
+            fresh = [k for k in keys if k is not None]
+            clash = [k for k in fresh if str(k) in self._key_to_id]
+            if clash or len(set(fresh)) != len(fresh):
+                raise DataError(
+                    f"add(): keys must be unique and new; {clash[:5] or 'duplicates within the batch'} "
+                    "already used. Use update() to change an existing document."
+                )
+        if n == 0:
+            return []
+        self._ensure_built(n)
         if not self._index.is_trained:
-            self._index.train(vectors)
-        ids = np.arange(self._next_id, self._next_id + len(vectors), dtype=np.int64)
-        self._index.add_with_ids(vectors, ids)
-        for i, text, meta in zip(ids, texts, metadatas or [{}] * len(texts)):
-            self._docs[int(i)] = {"text": str(text), "metadata": dict(meta)}
-        self._next_id += len(vectors)
-        return [int(i) for i in ids]
+            self.train(vectors)
+        slots = np.arange(self._next_slot, self._next_slot + n, dtype=np.int64)
+        self._index.add_with_ids(vectors, slots)
+        self._gpu_index = None
+        ids = list(range(self._next_id, self._next_id + n))
+        for i, slot, text, meta, key in zip(ids, slots, texts, metas, keys or [None] * n):
+            doc: dict[str, Any] = {"text": str(text), "metadata": meta, "slot": int(slot)}
+            if key is not None:
+                doc["key"] = str(key)
+                self._key_to_id[str(key)] = i
+            self._docs[i] = doc
+            self._slot_to_id[int(slot)] = i
+        self._next_id += n
+        self._next_slot += n
+        return ids
 
-    def delete(self, ids: Sequence[int]) -> int:
-        """Remove documents by id; returns how many were removed."""
-        import faiss
-
+    def _missing(self, ids: Sequence[int], what: str) -> list[int]:
         ids = [int(i) for i in ids]
         missing = [i for i in ids if i not in self._docs]
         if missing:
-            raise DataError(f"delete(): ids {missing[:10]} are not in the index.")
-        removed = self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+            raise DataError(f"{what}(): ids {missing[:10]} are not in the index (it holds {len(self)} documents).")
+        return ids
+
+    def _drop_slots(self, slots: list[int]) -> None:
+        faiss = _faiss()
+        try:
+            self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(slots, dtype=np.int64)))
+        except RuntimeError:  # HNSW and other graph indexes cannot remove: keep tombstones
+            self._tombstones.update(slots)
+        for s in slots:
+            self._slot_to_id.pop(s, None)
+        self._gpu_index = None
+
+    def delete(self, ids: Sequence[int]) -> int:
+        """Remove documents by id; returns how many were removed."""
+        ids = list(dict.fromkeys(self._missing(ids, "delete")))
+        self._drop_slots([self._docs[i]["slot"] for i in ids])
         for i in ids:
-            del self._docs[i]
-        return int(removed)
+            doc = self._docs.pop(i)
+            if "key" in doc:
+                self._key_to_id.pop(doc["key"], None)
+        return len(ids)
+
+    def update(
+        self,
+        doc_id: int,
+        vector: np.ndarray | None = None,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace a document's vector, text and/or metadata in place; its id (and key) stay the same."""
+        (doc_id,) = self._missing([doc_id], "update")
+        doc = self._docs[doc_id]
+        if metadata is not None:
+            doc["metadata"] = self._check_metadata(metadata, 0)
+        if text is not None:
+            doc["text"] = str(text)
+        if vector is not None:
+            vec = self._prepare(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+            self._drop_slots([doc["slot"]])
+            slot = self._next_slot
+            self._index.add_with_ids(vec, np.asarray([slot], dtype=np.int64))
+            self._next_slot += 1
+            doc["slot"] = slot
+            self._slot_to_id[slot] = doc_id
 
     def __len__(self) -> int:
         return len(self._docs)
 
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._docs
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted(self._docs)
+
     def get(self, doc_id: int) -> dict[str, Any]:
-        return self._docs[int(doc_id)]
+        """{"text", "metadata"} (and "key" when set) of one document."""
+        doc = self._docs[int(doc_id)]
+        out = {"text": doc["text"], "metadata": doc["metadata"]}
+        if "key" in doc:
+            out["key"] = doc["key"]
+        return out
+
+    def id_for_key(self, key: str) -> int | None:
+        return self._key_to_id.get(str(key))
+
+    def vector(self, doc_id: int) -> np.ndarray:
+        """The stored vector of a document (exact for Flat/HNSW, decoded for PQ recipes)."""
+        (doc_id,) = self._missing([doc_id], "vector")
+        return self._index.reconstruct(int(self._docs[doc_id]["slot"]))
 
     # -- searching ------------------------------------------------------------------------------
-    def _allowed_ids(self, where: MetadataFilter) -> np.ndarray:
-        if callable(where):
-            keep = [i for i, d in self._docs.items() if where(d["metadata"])]
+    def _allowed_ids(self, where: MetadataFilter) -> list[int]:
+        check_filter(where)
+        return [i for i, d in self._docs.items() if metadata_matches(d["metadata"], where)]
+
+    def _params(self, sel: Any, *, exhaustive: bool = False) -> Any:
+        faiss = _faiss()
+        base = self._base()
+        if isinstance(base, faiss.IndexIVF):
+            nprobe = base.nlist if exhaustive else base.nprobe
+            return faiss.SearchParametersIVF(sel=sel, nprobe=int(nprobe))
+        if isinstance(base, faiss.IndexHNSW):
+            ef = max(base.hnsw.efSearch, 16)
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=int(ef * (8 if exhaustive else 1)))
+        if isinstance(base, faiss.IndexPQ):
+            return faiss.SearchParametersPQ(sel=sel)
+        return faiss.SearchParameters(sel=sel)
+
+    def _search_index(self, filtered: bool) -> Any:
+        if self.device != "cuda" or filtered:
+            return self._index
+        if self._gpu_index is None:
+            faiss = _faiss()
+            try:
+                self._gpu_index = faiss.index_cpu_to_all_gpus(self._index)
+            except RuntimeError as exc:
+                logger.warning("Recipe %r cannot run on the GPU (%s); searching on CPU.", self.recipe, exc)
+                self.device = "cpu"
+                return self._index
+        return self._gpu_index
+
+    def _exact(self, vectors: np.ndarray, slots: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        mat = np.stack([self._index.reconstruct(int(s)) for s in slots]).astype(np.float32)
+        if self.metric == "l2":
+            dist = ((vectors[:, None, :] - mat[None, :, :]) ** 2).sum(-1)
+            order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(dist, order, 1)
         else:
-            keep = [
-                i
-                for i, d in self._docs.items()
-                if all(
-                    (d["metadata"].get(k) in v) if isinstance(v, (list, tuple, set)) else d["metadata"].get(k) == v
-                    for k, v in where.items()
-                )
-            ]
-        return np.asarray(sorted(keep), dtype=np.int64)
+            sims = vectors @ mat.T
+            order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(sims, order, 1)
+        return scores, np.asarray(slots, dtype=np.int64)[order]
 
     def search(self, vectors: np.ndarray, k: int = 10, *, where: MetadataFilter | None = None) -> list[list[Hit]]:
-        """k nearest documents per query vector; `where` filters by metadata before ranking."""
-        import faiss
+        """k nearest documents per query vector (best first; higher score is better for every metric).
 
-        if not isinstance(k, int) or k < 1:
+        `where` ({"lang": "yor_Latn"}, {"lang": [..]} or a callable on metadata) filters before ranking,
+        so up to k matching documents come back even when few documents match.
+        """
+        faiss = _faiss()
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
         vectors = self._prepare(vectors)
-        params = None
+        empty: list[list[Hit]] = [[] for _ in range(len(vectors))]
+        if not self._docs or len(vectors) == 0:
+            return empty
+        sel, keep, allowed_slots = None, [], None
         if where is not None:
             allowed = self._allowed_ids(where)
-            if len(allowed) == 0:
-                return [[] for _ in range(len(vectors))]
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        k_eff = min(k, len(self._docs))
-        if k_eff == 0:
-            return [[] for _ in range(len(vectors))]
-        scores, ids = self._index.search(vectors, k_eff, params=params)
+            if not allowed:
+                return empty
+            allowed_slots = sorted(self._docs[i]["slot"] for i in allowed)
+            sel = faiss.IDSelectorBatch(np.asarray(allowed_slots, dtype=np.int64))
+            n_allowed = len(allowed)
+        elif self._tombstones:
+            inner = faiss.IDSelectorBatch(np.asarray(sorted(self._tombstones), dtype=np.int64))
+            sel = faiss.IDSelectorNot(inner)
+            keep.append(inner)
+            n_allowed = len(self._docs)
+        else:
+            n_allowed = len(self._docs)
+        k_eff = min(k, n_allowed)
+        index = self._search_index(sel is not None)
+        try:
+            scores, labels = index.search(vectors, k_eff, params=self._params(sel) if sel is not None else None)
+            if (labels < 0).any():  # a filter or a small nprobe/efSearch left rows short: search wider
+                scores, labels = self._index.search(vectors, k_eff, params=self._params(sel, exhaustive=True))
+        except RuntimeError as exc:  # the recipe has no selector support (e.g. plain PQ)
+            if n_allowed > EXACT_FALLBACK_MAX:
+                raise UnsupportedError(
+                    f"Recipe {self.recipe!r} cannot search with a filter or after deletions ({exc}). "
+                    "Use 'Flat', 'HNSW32' or an IVF recipe."
+                ) from None
+            labels = np.full((len(vectors), k_eff), -1, dtype=np.int64)
+        if (labels < 0).any() and n_allowed <= EXACT_FALLBACK_MAX:  # e.g. HNSW with a very selective filter
+            slots = allowed_slots if allowed_slots is not None else sorted(d["slot"] for d in self._docs.values())
+            try:
+                scores, labels = self._exact(vectors, slots, k_eff)
+            except RuntimeError:
+                logger.warning("Recipe %r returned fewer than k=%d results and cannot be searched exactly.", self.recipe, k)
         out = []
-        for row_s, row_i in zip(scores, ids):
+        for row_s, row_i in zip(scores, labels):
             hits = []
-            for s, i in zip(row_s, row_i):
-                if i < 0:
+            for s, slot in zip(row_s, row_i):
+                doc_id = self._slot_to_id.get(int(slot))
+                if slot < 0 or doc_id is None:
                     continue
-                d = self._docs[int(i)]
-                score = -float(s) if self.metric == "l2" else float(s)  # higher is better everywhere
-                hits.append(Hit(int(i), score, d["text"], dict(d["metadata"])))
+                d = self._docs[doc_id]
+                score = -float(s) if self.metric == "l2" else float(s)
+                hits.append(Hit(doc_id, score, d["text"], dict(d["metadata"]), d.get("key")))
             out.append(hits)
         return out
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the index folder atomically (the previous version survives a crash mid-save)."""
-        import faiss
-
+        """Write a new version of the index folder; the previous version survives a crash mid-save."""
         folder = Path(folder)
-        with staged_dir(folder) as stage:
+        folder.mkdir(parents=True, exist_ok=True)
+        with file_lock(folder / ".lock"):
+            return self._save_locked(folder)
+
+    def _save_locked(self, folder: Path) -> Path:
+        faiss = _faiss()
+        if self._index is None:
+            self._build(choose_recipe(self.expected_size or 0, self.dim))
+        name = f"v-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        stage = folder / f".{name}.partial"
+        stage.mkdir()
+        try:
             faiss.write_index(self._index, str(stage / "index.faiss"))
             with open(stage / "docstore.jsonl", "w", encoding="utf-8") as f:
                 for i in sorted(self._docs):
                     f.write(json.dumps({"id": i, **self._docs[i]}, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "dim": self.dim,
@@ -177,33 +519,65 @@ class VectorIndex:
                 "recipe": self.recipe,
                 "count": len(self._docs),
                 "next_id": self._next_id,
+                "next_slot": self._next_slot,
+                "tombstones": sorted(self._tombstones),
+                "nprobe": self.nprobe,
+                "ef_search": self.ef_search,
                 "embedder": self.embedder_identity,
-                "files": {
-                    name: sha256_file(stage / name) for name in ("index.faiss", "docstore.jsonl")
-                },
+                "files": {fn: sha256_file(stage / fn) for fn in ("index.faiss", "docstore.jsonl")},
                 "versions": {"faiss": faiss.__version__},
             }
-            (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+            atomic_write_text(stage / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+            _fsync_dir(stage)
+            os.rename(stage, folder / name)
+            _fsync_dir(folder)
+            atomic_write_text(folder / "CURRENT", name + "\n")
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        # Older versions, leftovers of killed saves and format-1 files are no longer referenced.
+        for old in folder.iterdir():
+            if old.name != name and (old.name.startswith("v-") or old.name.endswith(".partial")):
+                shutil.rmtree(old, ignore_errors=True)
+        for legacy in ("index.faiss", "docstore.jsonl", "manifest.json"):
+            (folder / legacy).unlink(missing_ok=True)
         return folder
 
-    @classmethod
-    def load(cls, folder: str | Path, *, expected_embedder: dict[str, Any] | None = None) -> VectorIndex:
-        """Load a saved index, refusing tampered files and indexes built by another embedder."""
-        import faiss
+    @staticmethod
+    def _live_version(folder: Path) -> Path:
+        current = folder / "CURRENT"
+        if current.is_file():
+            name = current.read_text(encoding="utf-8").strip()
+            if not name.startswith("v-") or "/" in name or not (folder / name).is_dir():
+                raise IntegrityError(
+                    f"{current} names version {name!r}, which is not in {folder}: the folder was modified by hand. "
+                    "Rebuild the index."
+                )
+            return folder / name
+        if (folder / "manifest.json").is_file():
+            return folder  # format 1
+        raise DataError(f"{folder} is not an index folder (no CURRENT or manifest.json). Build one with `pgt index build`.")
 
+    @classmethod
+    def load(
+        cls, folder: str | Path, *, expected_embedder: dict[str, Any] | None = None, device: str = "cpu"
+    ) -> VectorIndex:
+        """Load a saved index, refusing tampered files and indexes built by another embedder."""
+        faiss = _faiss()
         folder = Path(folder)
+        live = cls._live_version(folder)
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
+            manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DataError(f"{folder} is not an index folder (no manifest.json). Build one with `pgt index build`.") from None
+            raise IntegrityError(f"{live} has no manifest.json: the index folder is damaged. Rebuild it.") from None
         except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{folder / 'manifest.json'} is corrupt: {exc}.") from None
-        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IntegrityError(f"{live / 'manifest.json'} is corrupt: {exc}.") from None
+        if manifest.get("format_version") not in READABLE_FORMATS:
             raise IntegrityError(
-                f"{folder} has index format {manifest.get('format_version')!r}; this version reads {FORMAT_VERSION}."
+                f"{folder} has index format {manifest.get('format_version')!r}; this version reads {READABLE_FORMATS}."
             )
         for name, digest in manifest["files"].items():
-            path = folder / name
+            path = live / name
             if not path.is_file() or sha256_file(path) != digest:
                 raise IntegrityError(
                     f"{path} does not match the checksum in its manifest: the index was modified or damaged. "
@@ -222,13 +596,65 @@ class VectorIndex:
         self = cls.__new__(cls)
         self.dim, self.metric, self.recipe = manifest["dim"], manifest["metric"], manifest["recipe"]
         self.embedder_identity = manifest["embedder"]
-        self._index = faiss.read_index(str(folder / "index.faiss"))
-        self._docs = {}
-        with open(folder / "docstore.jsonl", encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                self._docs[int(d["id"])] = {"text": d["text"], "metadata": d["metadata"]}
+        self.expected_size = None
+        self.nprobe, self.ef_search = manifest.get("nprobe"), manifest.get("ef_search")
+        self.device = cls._resolve_device(device)
+        self._gpu_index = None
+        self._index = faiss.read_index(str(live / "index.faiss"))
+        self._docs, self._key_to_id, self._slot_to_id = {}, {}, {}
+        with open(live / "docstore.jsonl", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                try:
+                    d = json.loads(line)
+                    doc_id = int(d["id"])
+                    doc = {"text": d["text"], "metadata": d["metadata"], "slot": int(d.get("slot", doc_id))}
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise IntegrityError(f"{live / 'docstore.jsonl'}:{lineno} is malformed ({exc}).") from None
+                if d.get("key") is not None:
+                    doc["key"] = str(d["key"])
+                    self._key_to_id[doc["key"]] = doc_id
+                self._docs[doc_id] = doc
+                self._slot_to_id[doc["slot"]] = doc_id
         self._next_id = manifest["next_id"]
-        if self._index.ntotal != len(self._docs):
-            raise IntegrityError(f"{folder}: index holds {self._index.ntotal} vectors but {len(self._docs)} documents.")
+        self._next_slot = manifest.get("next_slot", self._next_id)
+        self._tombstones = set(manifest.get("tombstones", []))
+        if self._index.ntotal != len(self._docs) + len(self._tombstones):
+            raise IntegrityError(
+                f"{folder}: index holds {self._index.ntotal} vectors but {len(self._docs)} documents "
+                f"and {len(self._tombstones)} tombstones."
+            )
+        self._apply_search_params()
         return self
+
+
+def add_to_saved_index(
+    folder: str | Path,
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    metadatas: Sequence[dict[str, Any]] | None = None,
+    *,
+    keys: Sequence[str | None] | None = None,
+    expected_embedder: dict[str, Any] | None = None,
+    metric: str = "cosine",
+    recipe: str | None = "Flat",
+) -> list[int]:
+    """Add documents to the index saved in `folder` (created if absent) without losing concurrent writes.
+
+    Holds ``<folder>/.lock`` while it loads, adds and saves, so several processes can add to one
+    folder. Returns the new ids.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with file_lock(folder / ".lock"):
+        try:
+            index = VectorIndex.load(folder, expected_embedder=expected_embedder)
+        except DataError:
+            if vectors.ndim != 2:
+                raise DataError(f"Expected vectors of shape (n, dim). Got {vectors.shape} instead.") from None
+            index = VectorIndex(
+                int(vectors.shape[1]), metric=metric, recipe=recipe, embedder_identity=expected_embedder
+            )
+        ids = index.add(vectors, texts, metadatas, keys=keys)
+        index._save_locked(folder)
+    return ids

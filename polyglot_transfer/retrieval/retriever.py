@@ -9,16 +9,22 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.faiss_index import Hit, MetadataFilter, VectorIndex
 
 
 def hit_to_document(hit: Hit) -> Document:
-    return Document(page_content=hit.text, metadata={**hit.metadata, "score": hit.score, "doc_id": hit.id})
+    return Document(
+        page_content=hit.text, metadata={**hit.metadata, "score": hit.score, "doc_id": hit.id}, id=hit.key
+    )
 
 
 class IndexRetriever(BaseRetriever):
-    """Dense retrieval over a VectorIndex; `where` filters by metadata (e.g. {"lang": "yor_Latn"})."""
+    """Dense retrieval over a VectorIndex; `where` filters by metadata (e.g. {"lang": "yor_Latn"}).
+
+    `invoke(query, k=3)` and `invoke(query, where={...})` override the defaults for one call.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -28,12 +34,18 @@ class IndexRetriever(BaseRetriever):
     where: dict[str, Any] | None = None
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None,
+        where: MetadataFilter | None = None,
     ) -> list[Document]:
-        return self.retrieve_batch([query])[0]
+        return self.retrieve_batch([query], k=k, where=where)[0]
 
-    def retrieve_batch(self, queries: list[str], *, where: MetadataFilter | None = None) -> list[list[Document]]:
+    def retrieve_batch(
+        self, queries: list[str], *, where: MetadataFilter | None = None, k: int | None = None
+    ) -> list[list[Document]]:
         """Encode all queries at once and search; far faster than one `invoke` per query."""
+        k = self.k if k is None else k
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
         vectors = self.embedder.encode_queries(queries)
-        hits = self.index.search(vectors, self.k, where=where if where is not None else self.where)
+        hits = self.index.search(vectors, k, where=where if where is not None else self.where)
         return [[hit_to_document(h) for h in row] for row in hits]

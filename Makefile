@@ -1,0 +1,35 @@
+# polyglot-transfer: `make demo` runs the main job, `make test` the test suite (both set up first).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PGT := $(VENV)/bin/pgt
+# A CPU build of torch; on a GPU machine set TORCH_SPEC=torch (or your CUDA build).
+TORCH_SPEC ?= torch==2.13.0
+MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2
+PYTEST_ARGS ?=
+
+.PHONY: setup models demo test test-slow bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[cpu,test]"
+	touch $@
+
+setup: $(VENV)/.installed models
+
+models: $(VENV)/.installed
+	$(PGT) models pull $(MODELS)
+
+demo: setup
+	$(PGT) compare eval/configs/demo.yaml
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

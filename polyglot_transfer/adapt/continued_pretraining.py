@@ -1,0 +1,352 @@
+"""Continued pretraining (DAPT/TAPT) on unlabelled target text, then a task stage on the adapted encoder.
+
+Stage 1 trains the whole model with its own pretraining objective on unlabelled text: masked LM
+(`AutoModelForMaskedLM` + `DataCollatorForLanguageModeling`) for encoders, causal LM for decoders,
+through the transformers `Trainer` (so accelerate / torchrun work unchanged). The adapted encoder is
+written as a model folder (safetensors, tokenizer, sentence-transformers modules). Stage 2 fits an
+ordinary `head` or `lora` strategy on the labelled source data on top of that folder.
+
+Encoders saved without an MLM head (e5 and most sentence embedders) get a freshly initialised head,
+with a warning: its first steps teach the head, not the encoder, so give such models more epochs.
+
+This module also holds the helpers the other "adapt the encoder, then train a task" strategies share
+(`model_family`, `has_mlm_head`, `read_unlabelled`, `train_language_model`, `AdaptedEncoderStrategy`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy, build_strategy, config_from_dict
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
+from polyglot_transfer.models.provision import resolve_model
+
+logger = logging.getLogger(__name__)
+
+TASK_STRATEGIES = ("head", "lora")
+_ENCODER_DECODER_TYPES = {"t5", "mt5", "umt5", "bart", "mbart", "m2m_100", "marian", "nllb", "pegasus", "longt5"}
+_DECODER_TYPES = {"llama", "mistral", "gpt2", "gpt_neox", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
+                  "phi3", "olmo", "olmo2", "bloom", "opt", "falcon", "smollm3", "granite"}
+_ST_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
+
+
+# --- helpers shared by the adaptation strategies -----------------------------------------------------
+
+def _read_config(path: Path) -> dict[str, Any]:
+    cfg = path / "config.json"
+    return json.loads(cfg.read_text()) if cfg.is_file() else {}
+
+
+def model_family(path: str | Path) -> str:
+    """'encoder', 'decoder' or 'encoder-decoder', read from a model folder's config.json (no weights loaded)."""
+    cfg = _read_config(Path(path))
+    model_type = str(cfg.get("model_type", ""))
+    archs = [str(a) for a in cfg.get("architectures") or []]
+    if cfg.get("is_encoder_decoder") or model_type in _ENCODER_DECODER_TYPES:
+        return "encoder-decoder"
+    if model_type in _DECODER_TYPES or any(a.endswith("ForCausalLM") for a in archs):
+        return "decoder"
+    return "encoder"
+
+
+def has_mlm_head(path: str | Path) -> bool:
+    """Whether the checkpoint in `path` stores a masked-LM head (architectures, else weight names)."""
+    path = Path(path)
+    if any(a.endswith("ForMaskedLM") for a in _read_config(path).get("architectures") or []):
+        return True
+    from safetensors import safe_open
+
+    for weights in path.glob("*.safetensors"):
+        with safe_open(str(weights), framework="pt") as f:
+            if any(k.startswith(("cls.predictions", "lm_head")) for k in f.keys()):
+                return True
+    return False
+
+
+def check_family(strategy: str, family: str, supported: set[str], model: str) -> None:
+    """UnsupportedError when `family` (of `model`) is not one the strategy handles."""
+    if family not in supported:
+        raise UnsupportedError(
+            f"Strategy {strategy!r} does not support {family} models (got {model}); it supports "
+            f"{', '.join(sorted(supported))} models. Pick a model of that kind or another strategy."
+        )
+
+
+def read_unlabelled(texts: list[str] | None, path: str | None, where: str) -> list[str] | None:
+    """Unlabelled texts from a list or a file (.txt: one text per line; .jsonl: a "text" field per row)."""
+    if texts is not None and path is not None:
+        raise ConfigError(f"{where}: give unlabelled text as `texts` or as `path`, not both.")
+    if texts is not None:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise ConfigError(f"{where}.texts must be a list of strings. Got {type(texts).__name__} instead.")
+        out = [t for t in texts if t.strip()]
+    elif path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise DataError(f"{where}.path: {p} does not exist; expected a .txt (one text per line) or .jsonl file.")
+        if p.suffix == ".jsonl":
+            out = []
+            for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or "text" not in row:
+                    raise DataError(f"{p}:{lineno}: expected a JSON object with a 'text' field.")
+                out.append(str(row["text"]))
+        else:
+            out = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        return None
+    if not out:
+        raise DataError(f"{where}: the unlabelled text is empty; expected at least one non-empty text.")
+    return out
+
+
+def check_number(where: str, value: Any, *, low: float, high: float | None = None, integer: bool = False,
+                 low_open: bool = False) -> None:
+    """Uniform parameter errors: "must be an int in [1, inf). Got 0 instead."."""
+    kind = "an int" if integer else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and integer and isinstance(value, float):
+        ok = value.is_integer()
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{']' if high is not None else ')'}"
+        raise ConfigError(f"{where} must be {kind} in {interval}. Got {value!r} instead.")
+
+
+def check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{where} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
+            f"{did_you_mean(str(value), choices)}"
+        )
+
+
+def check_task_stage(where: str, task_strategy: str, task_params: dict[str, Any]) -> None:
+    check_choice(f"{where}.task_strategy", task_strategy, TASK_STRATEGIES)
+    if not isinstance(task_params, dict):
+        raise ConfigError(f"{where}.task_params must be a mapping. Got {type(task_params).__name__} instead.")
+    config_from_dict(STRATEGIES.get(task_strategy).config_class, dict(task_params), f"{where}.task_params")
+
+
+def training_arguments(output_dir: str, *, epochs: float, lr: float, batch_size: int, seed: int,
+                       **extra: Any):
+    """TrainingArguments with the package's defaults: no checkpoints, no reporting, per-epoch loss logs."""
+    from transformers import TrainingArguments
+
+    defaults = dict(
+        output_dir=output_dir, num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        learning_rate=lr, seed=seed, data_seed=seed, save_strategy="no", report_to=[],
+        logging_strategy="epoch", disable_tqdm=True, dataloader_num_workers=0,
+    )
+    defaults.update(extra)
+    return TrainingArguments(**defaults)
+
+
+def epoch_losses(trainer: Any) -> list[float]:
+    return [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+
+
+def copy_sentence_transformers_modules(source: Path, out: Path) -> None:
+    """Copy the sentence-transformers module files (pooling, normalisation, prompts) of `source` to `out`."""
+    for name in _ST_FILES:
+        if (source / name).is_file():
+            shutil.copy(source / name, out / name)
+    for sub in source.iterdir():
+        if sub.is_dir() and sub.name[:1].isdigit() and "_" in sub.name:
+            shutil.copytree(sub, out / sub.name, dirs_exist_ok=True)
+
+
+def train_language_model(
+    model_path: Path,
+    texts: list[str],
+    out_dir: Path,
+    *,
+    objective: str,
+    epochs: float,
+    lr: float,
+    batch_size: int,
+    max_length: int,
+    mlm_probability: float,
+    seed: int,
+    model: Any = None,
+    tokenizer: Any = None,
+) -> list[float]:
+    """Train `model` (loaded from `model_path` when None) on `texts` with MLM or causal LM, write its
+    base encoder + tokenizer + sentence-transformers modules to `out_dir`, return the per-epoch losses."""
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
+                              DataCollatorForLanguageModeling, Trainer)
+
+    torch.manual_seed(seed)
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_path))
+    if objective == "mlm":
+        if model is None:
+            model, info = AutoModelForMaskedLM.from_pretrained(str(model_path), output_loading_info=True)
+            fresh = [k for k in info.get("missing_keys", []) if "predictions" in k or "lm_head" in k]
+            if fresh:
+                logger.warning(
+                    "%s has no masked-LM head: training a freshly initialised one (%d tensors). The first steps "
+                    "mostly fit the head; use more epochs than for a model pretrained with MLM.",
+                    model_path, len(fresh),
+                )
+        if tokenizer.mask_token is None:
+            raise UnsupportedError(
+                f"{model_path}: its tokenizer has no mask token, so masked-LM training is impossible. "
+                "Use objective 'causal' for decoders."
+            )
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=mlm_probability)
+    elif objective == "causal":
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = model or AutoModelForCausalLM.from_pretrained(str(model_path))
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    else:
+        raise ConfigError(f"objective must be 'mlm' or 'causal'. Got {objective!r} instead.")
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    ds = Dataset.from_dict({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")})
+    with tempfile.TemporaryDirectory(prefix="pgt-cpt-") as tmp:
+        args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                  warmup_steps=0.1, lr_scheduler_type="linear")
+        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+        result = trainer.train()
+        losses = epoch_losses(trainer)
+    logger.info("%s pretraining: %d steps on %d texts, final loss %.4f", objective, result.global_step,
+                len(texts), result.training_loss)
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.base_model.save_pretrained(str(out_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(out_dir))
+    copy_sentence_transformers_modules(model_path, out_dir)
+    return losses
+
+
+class AdaptedEncoderStrategy(Strategy):
+    """Adapt the model into a new encoder folder (`_adapt`), then fit a `head` / `lora` task strategy on it.
+
+    Saved layout: `encoder/` (the adapted model folder) and `task/` (the task strategy's weights).
+    Subclasses implement `_adapt(model_path, texts, out_dir)`; their configs carry `texts`, `path`,
+    `task_strategy` and `task_params`.
+    """
+
+    tasks: ClassVar[set[str]] = {"classification"}
+    model_families: ClassVar[set[str]] = {"encoder"}
+
+    def _adapt(self, model_path: Path, texts: list[str], out_dir: Path) -> None:
+        raise NotImplementedError
+
+    def _unlabelled(self, unlabelled: list[str] | None, train: TextDataset) -> list[str]:
+        if unlabelled is not None:
+            texts = read_unlabelled(list(unlabelled), None, f"{self.name} fit(unlabelled=...)")
+        else:
+            texts = read_unlabelled(self.config.texts, self.config.path, self.name)
+        if texts is None:
+            logger.info("%s: no unlabelled text given (config texts/path or fit(unlabelled=...)); adapting on the "
+                        "%d training texts instead (task-adaptive pretraining).", self.name, len(train))
+            texts = train.texts
+        return texts
+
+    def fit(self, train: TextDataset, *, unlabelled: list[str] | None = None) -> AdaptedEncoderStrategy:
+        """Adapt on `unlabelled` (else config texts/path, else the training texts), then fit the task stage."""
+        labels = self._check_train(train)
+        path = resolve_model(self.model)
+        check_family(self.name, model_family(path), self.model_families, self.model)
+        texts = self._unlabelled(unlabelled, train)
+        self._workdir = tempfile.TemporaryDirectory(prefix=f"pgt-{self.name}-")
+        encoder_dir = Path(self._workdir.name) / "encoder"
+        self._adapt(path, texts, encoder_dir)
+        self.encoder_dir_ = encoder_dir
+        self.task_ = build_strategy(self.config.task_strategy, self.config.task_params, encoder_dir, seed=self.seed)
+        self.task_.fit(train)
+        self.labels_ = labels
+        return self
+
+    @property
+    def train_loss_(self) -> list[float]:
+        """The task stage's per-epoch training loss (the `lora` task stage has one; `head` has none)."""
+        loss = getattr(getattr(self, "task_", None), "train_loss_", None)
+        if loss is None:
+            raise AttributeError("train_loss_")
+        return loss
+
+    def trainable_parameters(self) -> tuple[int, int]:
+        """(trainable, total) parameters of the task stage (delegated to the `lora` task strategy)."""
+        if not hasattr(getattr(self, "task_", None), "trainable_parameters"):
+            raise AttributeError(f"the {self.config.task_strategy!r} task stage has no torch parameters to count")
+        return self.task_.trainable_parameters()
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self._require_fitted()
+        return self.task_.predict_proba(list(texts))
+
+    def _save_weights(self, folder: Path) -> None:
+        shutil.copytree(self.encoder_dir_, folder / "encoder", dirs_exist_ok=True)
+        (folder / "task").mkdir(exist_ok=True)
+        self.task_._save_weights(folder / "task")
+
+    def _load_weights(self, folder: Path) -> None:
+        self.encoder_dir_ = folder / "encoder"
+        self.task_ = build_strategy(self.config.task_strategy, self.config.task_params, self.encoder_dir_,
+                                    seed=self.seed)
+        self.task_.labels_ = list(self.labels_)
+        self.task_._load_weights(folder / "task")
+
+
+@dataclass
+class ContinuedPretrainingConfig:
+    objective: str = "auto"  # "mlm" (encoders), "causal" (decoders) or "auto" (by model family)
+    texts: list[str] | None = None  # unlabelled target text ...
+    path: str | None = None  # ... or a .txt / .jsonl file of it
+    epochs: float = 1.0
+    lr: float = 5e-5
+    mlm_probability: float = 0.15
+    batch_size: int = 16
+    max_length: int = 128
+    task_strategy: str = "head"  # "head" or "lora", fitted on the adapted encoder
+    task_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = "continued_pretraining"
+        check_choice(f"{where}.objective", self.objective, ("auto", "mlm", "causal"))
+        check_number(f"{where}.epochs", self.epochs, low=0, low_open=True)
+        check_number(f"{where}.lr", self.lr, low=0, low_open=True)
+        check_number(f"{where}.mlm_probability", self.mlm_probability, low=0, high=1, low_open=True)
+        check_number(f"{where}.batch_size", self.batch_size, low=1, integer=True)
+        check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
+        check_task_stage(where, self.task_strategy, self.task_params)
+
+
+@STRATEGIES.register("continued_pretraining")
+class ContinuedPretrainingStrategy(AdaptedEncoderStrategy):
+    """MLM (encoders) or causal-LM (decoders) pretraining on unlabelled text, then `head` / `lora`."""
+
+    name = "continued_pretraining"
+    config_class = ContinuedPretrainingConfig
+    model_families: ClassVar[set[str]] = {"encoder", "decoder"}
+
+    def _adapt(self, model_path: Path, texts: list[str], out_dir: Path) -> None:
+        objective = self.config.objective
+        family = model_family(model_path)
+        if objective == "auto":
+            objective = "causal" if family == "decoder" else "mlm"
+        elif objective == "mlm" and family == "decoder":
+            raise UnsupportedError(f"continued_pretraining: objective 'mlm' needs an encoder; {self.model} is a "
+                                   "decoder. Use objective 'causal' or 'auto'.")
+        self.objective_ = objective
+        self.pretrain_loss_ = train_language_model(
+            model_path, texts, out_dir, objective=objective, epochs=self.config.epochs, lr=self.config.lr,
+            batch_size=self.config.batch_size, max_length=self.config.max_length,
+            mlm_probability=self.config.mlm_probability, seed=self.seed,
+        )

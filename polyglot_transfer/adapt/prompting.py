@@ -1,0 +1,215 @@
+"""Zero- and few-shot prompting of a decoder for classification, scored by label log-likelihood.
+
+The prompt is an instruction naming the labels, `k` demonstrations from the training data (chosen at
+random, or the `k` most similar to the input by the Embedder), and the input. Each label is scored by
+the log-probability the model gives its verbaliser as the continuation of the prompt; a softmax over
+the scores gives `predict_proba`. Nothing is generated and nothing is trained: `fit` only stores the
+demonstration pool.
+
+With a chat template (instruct models), the instruction is the system turn and each demonstration a
+user / assistant exchange; without one, a plain "Text: ... / Label: ..." prompt is used.
+Demonstrations are chosen per input with an RNG seeded by (seed, input), so predictions do not depend
+on batch order and survive save / load.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy
+from polyglot_transfer.adapt.continued_pretraining import check_choice, check_family, check_number, model_family
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.errors import ConfigError, DataError
+from polyglot_transfer.fileio import atomic_write_json
+from polyglot_transfer.models.provision import resolve_model
+
+logger = logging.getLogger(__name__)
+
+POOL_FILE = "demonstrations.json"
+
+
+@dataclass
+class PromptingConfig:
+    k: int = 0  # demonstrations per prompt (0: zero-shot)
+    selection: str = "random"  # "random" or "retrieval" (most similar by the Embedder)
+    instruction: str = "Classify the text. Answer with one of these labels: {labels}."
+    template: str = "Text: {text}\nLabel:"
+    verbalizers: dict[str, str] | None = None  # label -> word the model should produce (default: the label)
+    chat_template: str = "auto"  # "auto" (when the tokenizer has one), "on", "off"
+    length_normalize: bool = False  # mean instead of sum of the verbaliser's token log-probs
+    max_length: int = 1024
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        where = "prompting"
+        check_number(f"{where}.k", self.k, low=0, integer=True)
+        check_choice(f"{where}.selection", self.selection, ("random", "retrieval"))
+        check_choice(f"{where}.chat_template", self.chat_template, ("auto", "on", "off"))
+        check_number(f"{where}.max_length", self.max_length, low=16, integer=True)
+        check_number(f"{where}.batch_size", self.batch_size, low=1, integer=True)
+        if "{text}" not in self.template:
+            raise ConfigError(f"prompting.template must contain '{{text}}'. Got {self.template!r} instead.")
+        if self.verbalizers is not None and not isinstance(self.verbalizers, dict):
+            raise ConfigError(f"prompting.verbalizers must map labels to words. Got {self.verbalizers!r} instead.")
+
+
+@STRATEGIES.register("prompting")
+class PromptingStrategy(Strategy):
+    """In-context classification with a causal LM: label = argmax log p(verbaliser | prompt)."""
+
+    name = "prompting"
+    config_class = PromptingConfig
+    tasks: ClassVar[set[str]] = {"classification"}
+    model_families: ClassVar[set[str]] = {"decoder"}
+
+    def fit(self, train: TextDataset) -> PromptingStrategy:
+        """Store `train` as the demonstration pool (no training)."""
+        labels = self._check_train(train)
+        check_family(self.name, model_family(resolve_model(self.model)), self.model_families, self.model)
+        verbalizers = self.config.verbalizers or {}
+        unknown = sorted(set(verbalizers) - set(labels))
+        if unknown:
+            raise ConfigError(f"prompting.verbalizers names labels {unknown} that are not in the training data "
+                              f"(labels: {labels}).")
+        if self.config.k > len(train):
+            raise DataError(f"prompting.k is {self.config.k} but the training data holds only {len(train)} examples.")
+        self.pool_ = [(e.text, e.label) for e in train]
+        self.labels_ = labels
+        return self
+
+    # --- model -----------------------------------------------------------------------------------------
+    def _load_model(self) -> None:
+        if getattr(self, "model_", None) is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = resolve_model(self.model)
+        check_family(self.name, model_family(path), self.model_families, self.model)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
+        self.model_ = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        self.model_.eval()
+        has_template = bool(getattr(self.tokenizer_, "chat_template", None))
+        if self.config.chat_template == "on" and not has_template:
+            raise ConfigError(f"prompting.chat_template is 'on' but the tokenizer of {self.model} has no chat template. "
+                              "Use 'auto' or 'off'.")
+        self.use_chat_ = has_template and self.config.chat_template != "off"
+
+    def trainable_parameters(self) -> tuple[int, int]:
+        """(0, total): prompting trains nothing."""
+        self._load_model()
+        return 0, sum(p.numel() for p in self.model_.parameters())
+
+    # --- prompts ---------------------------------------------------------------------------------------
+    def verbalizer(self, label: str) -> str:
+        return (self.config.verbalizers or {}).get(label, label)
+
+    def _demonstrations(self, texts: list[str]) -> list[list[tuple[str, str]]]:
+        k = self.config.k
+        if k == 0:
+            return [[] for _ in texts]
+        if self.config.selection == "random":
+            out = []
+            for text in texts:
+                rng = random.Random(f"{self.seed}\x1f{text}")
+                candidates = [d for d in self.pool_ if d[0] != text]
+                out.append(rng.sample(candidates, min(k, len(candidates))))
+            return out
+        if self.embedder is None:
+            from polyglot_transfer.retrieval.embedder import Embedder
+
+            self.embedder = Embedder()
+        pool_vecs = self.embedder.encode_passages([d[0] for d in self.pool_])
+        sims = self.embedder.encode_queries(texts) @ pool_vecs.T
+        out = []
+        for row, text in zip(sims, texts):
+            order = [i for i in np.argsort(-row, kind="stable") if self.pool_[i][0] != text][:k]
+            out.append([self.pool_[i] for i in reversed(order)])  # most similar last, next to the input
+        return out
+
+    def build_prompt(self, text: str, demonstrations: list[tuple[str, str]]) -> str:
+        """The prompt string whose continuation is scored (chat-formatted when the tokenizer has a template)."""
+        self._load_model()
+        labels = ", ".join(self.verbalizer(lbl) for lbl in self.labels_)
+        instruction = self.config.instruction.format(labels=labels)
+        if self.use_chat_:
+            messages = [{"role": "system", "content": instruction}]
+            for demo_text, demo_label in demonstrations:
+                messages.append({"role": "user", "content": self.config.template.format(text=demo_text)})
+                messages.append({"role": "assistant", "content": self.verbalizer(demo_label)})
+            messages.append({"role": "user", "content": self.config.template.format(text=text)})
+            return self.tokenizer_.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        parts = [instruction]
+        for demo_text, demo_label in demonstrations:
+            parts.append(self.config.template.format(text=demo_text) + " " + self.verbalizer(demo_label))
+        parts.append(self.config.template.format(text=text))
+        return "\n\n".join(parts)
+
+    def _continuation(self, label: str) -> str:
+        return self.verbalizer(label) if self.use_chat_ else " " + self.verbalizer(label)
+
+    # --- scoring ---------------------------------------------------------------------------------------
+    def label_scores(self, texts: list[str]) -> np.ndarray:
+        """(n, n_labels) log-likelihood of each label's verbaliser after each text's prompt."""
+        import torch
+
+        self._require_fitted()
+        self._load_model()
+        tok = self.tokenizer_
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        conts = [tok(self._continuation(lbl), add_special_tokens=False)["input_ids"] for lbl in self.labels_]
+        if any(len(c) == 0 for c in conts):
+            raise ConfigError("prompting: a verbaliser tokenises to nothing; give every label a non-empty word.")
+        pairs: list[tuple[list[int], list[int]]] = []
+        truncated = 0
+        for text, demos in zip(texts, self._demonstrations(list(texts))):
+            prompt = tok(self.build_prompt(text, demos), add_special_tokens=not self.use_chat_)["input_ids"]
+            for cont in conts:
+                room = self.config.max_length - len(cont)
+                if len(prompt) > room:
+                    truncated += 1
+                pairs.append((prompt[-room:], cont))
+        if truncated:
+            logger.warning("prompting: %d prompts longer than max_length=%d were cut from the left.", truncated,
+                           self.config.max_length)
+        device = next(self.model_.parameters()).device
+        scores = np.zeros(len(pairs), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(pairs), self.config.batch_size):
+                chunk = pairs[start : start + self.config.batch_size]
+                width = max(len(p) + len(c) for p, c in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, (p, c) in enumerate(chunk):
+                    seq = p + c
+                    ids[row, : len(seq)] = torch.tensor(seq)
+                    mask[row, : len(seq)] = 1
+                logits = self.model_(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logp = torch.log_softmax(logits, dim=-1).cpu()
+                for row, (p, c) in enumerate(chunk):
+                    positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
+                    token_lp = logp[row, positions, torch.tensor(c)]
+                    total = token_lp.sum().item()
+                    scores[start + row] = total / len(c) if self.config.length_normalize else total
+        return scores.reshape(len(texts), len(self.labels_))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        scores = self.label_scores(list(texts))
+        z = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    # --- persistence -----------------------------------------------------------------------------------
+    def _save_weights(self, folder: Path) -> None:
+        atomic_write_json(folder / POOL_FILE, [{"text": t, "label": lbl} for t, lbl in self.pool_])
+
+    def _load_weights(self, folder: Path) -> None:
+        import json
+
+        self.pool_ = [(row["text"], row["label"]) for row in json.loads((folder / POOL_FILE).read_text())]

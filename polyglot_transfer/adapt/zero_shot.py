@@ -1,0 +1,142 @@
+"""Zero-shot classification by embedding similarity: no task training at all.
+
+Each label becomes a sentence (``template`` filled with the label's description, or its name), the
+embedder encodes it and every input text, and the class probabilities are a softmax over the cosine
+similarities divided by ``temperature``. ``fit`` only records the label set (from the training labels
+or from ``label_descriptions``): it is the floor every trained strategy should clear.
+
+Texts get the embedder's query prompt (e5: ``query: ``); label sentences get the prompt named by
+``label_prompt`` ("query" by default: e5 recommends ``query:`` on both sides of symmetric tasks
+such as classification; "passage" treats labels as documents to retrieve).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy
+from polyglot_transfer.adapt.full import check_support
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ZeroShotConfig", "ZeroShotStrategy"]
+
+
+@dataclass
+class ZeroShotConfig:
+    label_descriptions: dict[str, str] | None = None  # label -> description; also defines the label set
+    template: str = "This message is about {label}."
+    label_prompt: str = "query"  # "query" | "passage": the prompt the label sentences get
+    temperature: float = 0.05  # softmax temperature over cosine similarities
+
+
+@STRATEGIES.register("zero_shot")
+class ZeroShotStrategy(Strategy):
+    """Similarity between each text and each label's sentence; nothing is trained."""
+
+    name = "zero_shot"
+    config_class = ZeroShotConfig
+    tasks = frozenset({"classification"})
+    model_families = frozenset({"encoder"})
+
+    def _validate(self) -> None:
+        c = self.config
+        problems = []
+        if not isinstance(c.template, str) or "{label}" not in c.template:
+            problems.append(f"zero_shot.template must contain '{{label}}'. Got {c.template!r} instead.")
+        if c.label_prompt not in ("query", "passage"):
+            problems.append(f"zero_shot.label_prompt must be 'query' or 'passage'. Got {c.label_prompt!r} instead.")
+        if isinstance(c.temperature, bool) or not isinstance(c.temperature, (int, float)) or c.temperature <= 0:
+            problems.append(f"zero_shot.temperature must be a number > 0. Got {c.temperature!r} instead.")
+        if c.label_descriptions is not None:
+            d = c.label_descriptions
+            if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
+                problems.append("zero_shot.label_descriptions must map label names to description strings, e.g. "
+                                f"{{'positive': 'a happy, approving opinion'}}. Got {d!r} instead.")
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    def _embedder(self):
+        if self.embedder is None:
+            from polyglot_transfer.retrieval.embedder import Embedder
+
+            self.embedder = Embedder(self.model)
+        return self.embedder
+
+    def _check_family(self) -> None:
+        path = getattr(self.embedder, "path", None) if self.embedder is not None else None
+        if path is None and self.embedder is None:
+            from polyglot_transfer.models.provision import resolve_model
+
+            path = resolve_model(self.model)
+        if path is not None:
+            check_support(self, path)
+
+    def fit(self, train: TextDataset | None = None) -> ZeroShotStrategy:
+        """Record the label set: ``label_descriptions``' keys if given, else the training labels."""
+        self._validate()
+        self._check_family()
+        described = self.config.label_descriptions
+        seen = sorted({lbl for lbl in (train.labels if train is not None else []) if lbl is not None})
+        if described:
+            labels = sorted(described)
+            extra = sorted(set(seen) - set(labels))
+            if extra:
+                raise DataError(
+                    f"zero_shot: the training data has label(s) {extra} without a description in "
+                    f"zero_shot.label_descriptions (it describes {labels}). Add them or drop those examples."
+                )
+        else:
+            labels = seen
+        if len(labels) < 2:
+            raise DataError(
+                f"zero_shot needs at least 2 labels, from the training data or zero_shot.label_descriptions. "
+                f"Got {labels}."
+            )
+        self.labels_ = labels
+        self.__dict__.pop("_label_vectors", None)
+        return self
+
+    def label_sentences(self) -> list[str]:
+        """The sentence each label is represented by, in `labels_` order."""
+        described = self.config.label_descriptions or {}
+        return [self.config.template.replace("{label}", described.get(lbl, lbl)) for lbl in self._require_fitted()]
+
+    def _label_matrix(self) -> np.ndarray:
+        if "_label_vectors" not in self.__dict__:
+            emb = self._embedder()
+            sentences = self.label_sentences()
+            vectors = emb.encode_queries(sentences) if self.config.label_prompt == "query" \
+                else emb.encode_passages(sentences)
+            self.__dict__["_label_vectors"] = vectors
+        return self.__dict__["_label_vectors"]
+
+    def features(self, texts: list[str]) -> np.ndarray:
+        """The frozen embedder's query vectors."""
+        return self._embedder().encode_queries(list(texts))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self._require_fitted()
+        z = self.features(texts) @ self._label_matrix().T / float(self.config.temperature)
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def trainable_parameters(self) -> tuple[int, int]:
+        """(0, total): nothing is trained."""
+        emb = self._embedder()
+        if getattr(emb, "path", None) is None:  # a model-free embedder (HashEmbedder)
+            return 0, 0
+        return 0, sum(p.numel() for p in emb.model.parameters())
+
+    def _save_weights(self, folder: Path) -> None:
+        """Nothing to save: the labels and their sentences are in strategy.json."""
+
+    def _load_weights(self, folder: Path) -> None:
+        self._validate()

@@ -1,0 +1,107 @@
+"""Split long documents into chunks that end on sentence boundaries, with a character budget and overlap.
+
+Sentence ends are found with one regex over Unicode sentence punctuation: ``. ! ?`` (followed by a
+space), and the script-specific marks ``। ॥`` (Devanagari, Bengali...), ``။`` (Myanmar), ``。！？``
+(CJK, no space needed), ``؟ ۔`` (Arabic script), ``። ፧ ፨`` (Ethiopic), ``჻`` and ``…``. A sentence longer
+than the budget is cut at the last space before the budget (or hard, for scripts without spaces).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+from polyglot_transfer.errors import ConfigError
+
+# Marks that end a sentence wherever they occur, and ASCII-like marks that need a following space.
+_SENTENCE_END = regex.compile(
+    r"(?:[।॥။።፧፨。！？؟۔]+[\"'”’»）)\]]*\s*)|(?:[.!?…]+[\"'”’»)\]]*(?:\s+|$))"
+)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    start: int  # character offsets in the source text
+    end: int
+    index: int
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+def split_sentences(text: str, lang: str | None = None) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences of `text`, covering it without gaps.
+
+    `lang` is accepted for future language-specific rules; the punctuation set covers all scripts.
+    """
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > start:
+            spans.append((start, m.end()))
+            start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    pieces = []
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + 1, start + max_chars + 1)
+        cut = cut + 1 if cut > start else start + max_chars
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
+def chunk_text(
+    text: str, *, max_chars: int = 1000, overlap_chars: int = 200, lang: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[Chunk]:
+    """Chunks of whole sentences of at most `max_chars` characters each.
+
+    Consecutive chunks share trailing sentences of up to `overlap_chars` characters, so a fact that
+    straddles a boundary appears whole in at least one chunk.
+    """
+    if not isinstance(max_chars, int) or max_chars < 1:
+        raise ConfigError(f"max_chars must be an int >= 1. Got {max_chars!r} instead.")
+    if not isinstance(overlap_chars, int) or not 0 <= overlap_chars < max_chars:
+        raise ConfigError(f"overlap_chars must be an int in [0, max_chars={max_chars}). Got {overlap_chars!r} instead.")
+    units: list[tuple[int, int]] = []
+    for s, e in split_sentences(text, lang):
+        units.extend(_cut_long(text, s, e, max_chars))
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(units):
+        j, first = i, units[i][0]
+        while j < len(units) and units[j][1] - first <= max_chars:
+            j += 1
+        j = max(j, i + 1)
+        start, end = units[i][0], units[j - 1][1]
+        body = text[start:end].strip()
+        lead = len(text[start:end]) - len(text[start:end].lstrip())
+        chunks.append(Chunk(body, start + lead, start + lead + len(body), len(chunks), dict(metadata or {})))
+        if j >= len(units):
+            break
+        # step back over trailing sentences that fit in the overlap, but always make progress
+        k = j
+        while k - 1 > i and units[j - 1][1] - units[k - 1][0] <= overlap_chars:
+            k -= 1
+        i = k
+    return chunks
+
+
+def chunk_documents(
+    texts: list[str], metadatas: list[dict[str, Any]] | None = None, *, max_chars: int = 1000,
+    overlap_chars: int = 200, lang_key: str = "lang",
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Chunk many documents; each chunk's metadata is its document's plus parent, chunk, start, end."""
+    out_texts, out_metas = [], []
+    for parent, text in enumerate(texts):
+        meta = dict(metadatas[parent]) if metadatas else {}
+        for c in chunk_text(text, max_chars=max_chars, overlap_chars=overlap_chars, lang=meta.get(lang_key)):
+            out_texts.append(c.text)
+            out_metas.append({**meta, "parent": parent, "chunk": c.index, "start": c.start, "end": c.end})
+    return out_texts, out_metas

@@ -1,0 +1,75 @@
+"""Compare configs: YAML + dotted overrides, and every problem reported at once with a fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from polyglot_transfer.errors import ConfigError
+from polyglot_transfer.evaluation.config import apply_overrides, load_config, parse_override, validate_config
+from tests.conftest import REPO
+
+DEMO = REPO / "eval" / "configs" / "demo.yaml"
+
+
+def test_demo_config_is_valid_and_resolves_languages():
+    config = load_config(DEMO)
+    assert config.target_languages[:3] == ["eng_Latn", "fra_Latn", "hin_Deva"]
+    assert set(config.setups) == {"head", "lora", "rag", "lora+rag"}
+    assert config.baseline == "head"
+
+
+def test_aliases_resolve_and_overrides_apply():
+    config = load_config(DEMO, ["target_languages=[yo, Swahili, hau]", "setups.lora.adapt.epochs=2", "seeds=[0,1]"])
+    assert config.target_languages == ["yor_Latn", "swh_Latn", "hau_Latn"]
+    assert config.setups["lora"].adapt["epochs"] == 2
+    assert config.seeds == [0, 1]
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
+    assert parse_override("name=x=y") == (["name"], "x=y")
+    with pytest.raises(ConfigError, match="has no '='"):
+        parse_override("seeds")
+    assert apply_overrides({"a": 1}, ["b.c=true"]) == {"a": 1, "b": {"c": True}}
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    raw = yaml.safe_load(DEMO.read_text())
+    raw["target_languges"] = raw.pop("target_languages")  # typo in a top-level key
+    raw["setups"]["lora"]["adapt"]["epoch"] = 3
+    raw["setups"]["rag"]["retrieval"]["kk"] = 3
+    raw["setups"]["bad"] = {"adapt": {"strategy": "lorra"}}
+    raw["baseline"] = "hed"
+    raw["model"] = "intfloat/multilingual-e5-smal"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    problems = validate_config(path)
+    text = "\n".join(problems)
+    assert "unknown key 'target_languges'. Did you mean 'target_languages'" in text
+    assert "missing required key 'target_languages'" in text
+    assert "setups.lora.adapt: unknown key 'epoch'. Did you mean 'epochs'?" in text
+    assert "setups.rag.retrieval: unknown key 'kk'" in text
+    assert "unknown strategy 'lorra'. Did you mean 'lora'?" in text
+    assert "baseline 'hed' is not one of the setups. Did you mean 'head'?" in text
+    assert "Did you mean 'intfloat/multilingual-e5-small'?" in text
+    assert len(problems) == 7
+    with pytest.raises(ConfigError, match=r"7 problem\(s\) in .*bad.yaml"):
+        load_config(path)
+
+
+def test_unknown_language_names_the_key_and_suggests(tmp_path):
+    with pytest.raises(ConfigError, match=r"target_languages\[0\]: Unknown language 'yorb'. Did you mean 'yor'"):
+        load_config(DEMO, ["target_languages=[yorb]"])
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(bad)
