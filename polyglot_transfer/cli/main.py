@@ -27,6 +27,15 @@ EPILOG = """examples:
 """
 
 
+# Modules under cli/ that add command groups (e.g. `pgt index ...`, `pgt diagnose`).
+COMMAND_MODULES = (
+    "polyglot_transfer.cli.index",
+    "polyglot_transfer.cli.diagnose",
+    "polyglot_transfer.cli.recommend",
+    "polyglot_transfer.cli.adapt",
+)
+
+
 def _configure_output(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     try:
@@ -242,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("ls", "list registered components", cmd_ls, "  pgt ls strategies\n  pgt ls metrics")
     p.add_argument("what", choices=["strategies", "metrics", "models", "corpora"])
+
+    # Further command groups live in their own modules: each defines register(sub, add).
+    import importlib
+
+    for module in COMMAND_MODULES:
+        try:
+            importlib.import_module(module).register(sub, add)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     return parser
 
 
