@@ -73,3 +73,60 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(bad)
+
+
+def test_sources_list_and_single_source_language_both_work():
+    config = load_config(DEMO, ["sources=[ind, English]"])
+    assert config.sources == ["ind_Latn", "eng_Latn"] and config.source_language == "ind_Latn"
+    single = load_config(DEMO)
+    assert single.sources == ["eng_Latn"] and single.source_language == "eng_Latn"
+    assert (single.backend, single.workers, single.forgetting, single.diagnostics) == ("local", 2, True, True)
+
+
+def test_new_keys_report_every_problem_at_once(tmp_path):
+    raw = yaml.safe_load(DEMO.read_text())
+    raw["sources"] = ["ind_Latn", "xyzz", "ind"]  # a bad code and a duplicate
+    raw["source_language"] = "fra_Latn"  # disagrees with sources[0]
+    raw["backend"] = "rey"
+    raw["workers"] = 0
+    raw["forgetting"] = "yes"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    problems = validate_config(path)
+    text = "\n".join(problems)
+    assert "sources[1]: Unknown language 'xyzz'" in text
+    assert "sources[2]: ind_Latn is listed twice" in text
+    assert "source_language 'fra_Latn' is not one of sources ['ind_Latn']" in text
+    assert "backend 'rey' is unknown. Did you mean 'ray'?" in text
+    assert "workers must be an int in [1, 1024]. Got 0 instead." in text
+    assert "forgetting must be true or false. Got 'yes'." in text
+    assert len(problems) == 6, problems
+    with pytest.raises(ConfigError, match=r"sources must be a non-empty list"):
+        load_config(DEMO, ["sources=[]"])
+
+
+def test_ray_backend_without_ray_is_a_config_problem(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"backend 'ray' needs the ray package.*polyglot-transfer\[ray\]"):
+        load_config(DEMO, ["backend=ray"])
+
+
+def test_resolved_config_round_trips(tmp_path):
+    """config.resolved.yaml (to_dict) is itself a valid config giving the same CompareConfig."""
+    from polyglot_transfer.evaluation.config import build_config
+
+    config = load_config(DEMO, ["sources=[eng_Latn, swh_Latn]", "backend=local"])
+    again, problems = build_config(yaml.safe_load(yaml.safe_dump(config.to_dict())))
+    assert not problems and again == config
+
+
+def test_a_source_can_be_a_set_of_languages():
+    config = load_config(DEMO, ["sources=[eng, swh+English]"])
+    assert config.sources == ["eng_Latn", "swh_Latn+eng_Latn"]
+    with pytest.raises(ConfigError, match=r"sources\[0\]: 'eng\+en' names a language twice"):
+        load_config(DEMO, ["sources=[eng+en]"])
+    with pytest.raises(ConfigError, match=r"sources\[0\]: Unknown language 'qqq'"):
+        load_config(DEMO, ["sources=[eng+qqq]"])

@@ -93,6 +93,7 @@ def test_real_e5_applies_query_and_passage_prompts_and_caches_on_disk(e5, tmp_pa
     assert q.shape == (1, 384) and not np.allclose(q, p), "query and passage prompts must differ"
     texts = ["Lagos is the largest city in Nigeria.", "Ìlú Èkó ni ìlú tó tóbi jù lọ ní Nàìjíríà."]
     cached = Embedder(cache_dir=tmp_path)
+    cached.__dict__["model"] = e5.model  # share the loaded weights (keeps the test to one model load)
     ref = cached.encode_passages(texts)
     assert np.allclose(ref, e5.encode_passages(texts), atol=1e-5)
     reloaded = Embedder(cache_dir=tmp_path)

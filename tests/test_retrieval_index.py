@@ -212,7 +212,7 @@ def test_a_kill_mid_save_leaves_the_previous_version_loadable(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(KILL_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(folder), "300000"], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, str(script), str(folder), "150000"], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "saving"
         deadline = time.monotonic() + 30
@@ -263,6 +263,8 @@ def _nusax_texts(n: int) -> list[str]:
     return texts
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.skipif(not NUSAX.is_dir(), reason="NusaX is not in shared/corpora")
 def test_hnsw_recall_at_10_against_flat_on_real_e5_embeddings(e5_path):
     import torch

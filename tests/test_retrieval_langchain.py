@@ -16,7 +16,7 @@ from langchain_tests.integration_tests import (
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from polyglot_transfer.errors import IntegrityError
-from polyglot_transfer.retrieval.embedder import HashEmbedder
+from polyglot_transfer.retrieval.embedder import Embedder, HashEmbedder
 from polyglot_transfer.retrieval.faiss_index import VectorIndex
 from polyglot_transfer.retrieval.hybrid import HybridRetriever
 from polyglot_transfer.retrieval.langchain_store import PGTEmbeddings, PGTVectorStore
@@ -68,7 +68,12 @@ class TestPGTEmbeddingsRealModel(EmbeddingsIntegrationTests):
 
     @property
     def embedding_model_params(self) -> dict:
-        return {"model": "intfloat/multilingual-e5-small"}
+        return {"embedder": _real_embedder()}
+
+
+@functools.lru_cache(maxsize=1)
+def _real_embedder() -> Embedder:
+    return Embedder("intfloat/multilingual-e5-small")
 
 
 DOCS = [

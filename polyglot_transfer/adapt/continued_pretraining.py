@@ -10,7 +10,7 @@ Encoders saved without an MLM head (e5 and most sentence embedders) get a freshl
 with a warning: its first steps teach the head, not the encoder, so give such models more epochs.
 
 This module also holds the helpers the other "adapt the encoder, then train a task" strategies share
-(`model_family`, `has_mlm_head`, `read_unlabelled`, `train_language_model`, `AdaptedEncoderStrategy`).
+(`has_mlm_head`, `read_unlabelled`, `train_language_model`, `AdaptedEncoderStrategy`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from polyglot_transfer.adapt.base import STRATEGIES, Strategy, build_strategy, config_from_dict
+from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
 from polyglot_transfer.models.provision import resolve_model
@@ -33,9 +34,6 @@ from polyglot_transfer.models.provision import resolve_model
 logger = logging.getLogger(__name__)
 
 TASK_STRATEGIES = ("head", "lora")
-_ENCODER_DECODER_TYPES = {"t5", "mt5", "umt5", "bart", "mbart", "m2m_100", "marian", "nllb", "pegasus", "longt5"}
-_DECODER_TYPES = {"llama", "mistral", "gpt2", "gpt_neox", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
-                  "phi3", "olmo", "olmo2", "bloom", "opt", "falcon", "smollm3", "granite"}
 _ST_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 
 
@@ -44,18 +42,6 @@ _ST_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert
 def _read_config(path: Path) -> dict[str, Any]:
     cfg = path / "config.json"
     return json.loads(cfg.read_text()) if cfg.is_file() else {}
-
-
-def model_family(path: str | Path) -> str:
-    """'encoder', 'decoder' or 'encoder-decoder', read from a model folder's config.json (no weights loaded)."""
-    cfg = _read_config(Path(path))
-    model_type = str(cfg.get("model_type", ""))
-    archs = [str(a) for a in cfg.get("architectures") or []]
-    if cfg.get("is_encoder_decoder") or model_type in _ENCODER_DECODER_TYPES:
-        return "encoder-decoder"
-    if model_type in _DECODER_TYPES or any(a.endswith("ForCausalLM") for a in archs):
-        return "decoder"
-    return "encoder"
 
 
 def has_mlm_head(path: str | Path) -> bool:
@@ -72,12 +58,21 @@ def has_mlm_head(path: str | Path) -> bool:
     return False
 
 
-def check_family(strategy: str, family: str, supported: set[str], model: str) -> None:
+def check_family(strategy: str, family: str, supported: frozenset[str] | set[str], model: str) -> None:
     """UnsupportedError when `family` (of `model`) is not one the strategy handles."""
     if family not in supported:
         raise UnsupportedError(
             f"Strategy {strategy!r} does not support {family} models (got {model}); it supports "
             f"{', '.join(sorted(supported))} models. Pick a model of that kind or another strategy."
+        )
+
+
+def require_text_dataset(strategy: str, train: Any) -> None:
+    """UnsupportedError unless `train` is a TextDataset (classification strategies cannot train on tags)."""
+    if not isinstance(train, TextDataset):
+        raise UnsupportedError(
+            f"Strategy {strategy!r} trains sentence classifiers on a TextDataset; got {type(train).__name__}. "
+            "For token tagging (a TokenDataset from load_conll) use 'token_classification'."
         )
 
 
@@ -121,7 +116,8 @@ def check_number(where: str, value: Any, *, low: float, high: float | None = Non
     if ok:
         ok = (value > low if low_open else value >= low) and (high is None or value <= high)
     if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{']' if high is not None else ')'}"
+        upper = f"{high}]" if high is not None else "inf)"
+        interval = f"{'(' if low_open else '['}{low}, {upper}"
         raise ConfigError(f"{where} must be {kind} in {interval}. Got {value!r} instead.")
 
 
@@ -241,8 +237,8 @@ class AdaptedEncoderStrategy(Strategy):
     `task_strategy` and `task_params`.
     """
 
-    tasks: ClassVar[set[str]] = {"classification"}
-    model_families: ClassVar[set[str]] = {"encoder"}
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"encoder"})
 
     def _adapt(self, model_path: Path, texts: list[str], out_dir: Path) -> None:
         raise NotImplementedError
@@ -260,6 +256,7 @@ class AdaptedEncoderStrategy(Strategy):
 
     def fit(self, train: TextDataset, *, unlabelled: list[str] | None = None) -> AdaptedEncoderStrategy:
         """Adapt on `unlabelled` (else config texts/path, else the training texts), then fit the task stage."""
+        require_text_dataset(self.name, train)
         labels = self._check_train(train)
         path = resolve_model(self.model)
         check_family(self.name, model_family(path), self.model_families, self.model)
@@ -334,7 +331,7 @@ class ContinuedPretrainingStrategy(AdaptedEncoderStrategy):
 
     name = "continued_pretraining"
     config_class = ContinuedPretrainingConfig
-    model_families: ClassVar[set[str]] = {"encoder", "decoder"}
+    model_families: ClassVar[frozenset[str]] = frozenset({"encoder", "decoder"})
 
     def _adapt(self, model_path: Path, texts: list[str], out_dir: Path) -> None:
         objective = self.config.objective

@@ -15,6 +15,11 @@ Mitigating (used by the trainable strategies `full` and `peft`):
   diagonal Fisher information ``F`` estimated on source data (:func:`fisher_diagonal`);
 - ``l2sp``: ``lambda/2 * ||theta - theta_0||^2``, an L2 pull towards the starting (pre-trained) weights.
 
+The penalties are added to the loss, as in the papers (which used SGD). With Adam(W), whose steps
+are normalised per weight, a very large lambda makes weights oscillate around the anchor by about a
+learning-rate step instead of pinning them; pick lambda so the penalty's gradient is comparable to
+the task's, or set the strategy's ``optim: sgd``.
+
 Both penalties live in :class:`RegularizedTrainer`, a transformers ``Trainer`` that only overrides
 ``compute_loss``, so accelerate / DDP launches work unchanged. (Under DeepSpeed ZeRO-3 parameters are
 partitioned; the penalties are not supported there.)

@@ -75,6 +75,7 @@ class FullConfig:
     max_length: int = 64
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
     init_head: str = "probe"  # "probe": LP-FT (head starts from a linear probe); "zeros"
     regularizer: str = "none"  # "none" | "ewc" | "l2sp": keeps weights near the pre-trained ones
     reg_lambda: float = 1.0  # strength of the ewc / l2sp penalty
@@ -189,6 +190,7 @@ class FullStrategy(LoraStrategy):
             weight_decay=self.config.weight_decay,
             warmup_steps=self.config.warmup_ratio,  # a float < 1 is a ratio of the total steps
             lr_scheduler_type="linear",
+            optim=self.config.optim,
             seed=self.seed,
             data_seed=self.seed,
             save_strategy="no",
@@ -230,7 +232,8 @@ class FullStrategy(LoraStrategy):
             )
             result = trainer.train()
         self.train_loss_ = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        self.penalty_log_ = list(trainer.penalty_log_)
+        self.penalty_log_ = list(trainer.penalty_log_)  # the penalty at each training step (ewc / l2sp)
+        self.n_train_ = len(mixed)
         logger.info("%s: trained %d steps on %d examples, final loss %.4f", self.name, result.global_step,
                     len(mixed), result.training_loss)
         self.model_.eval()

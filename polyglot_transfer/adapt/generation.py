@@ -69,8 +69,8 @@ class GenerationStrategy(Strategy):
 
     name = "generation"
     config_class = GenerationConfig
-    tasks: ClassVar[set[str]] = {"generation"}
-    model_families: ClassVar[set[str]] = {"decoder", "encoder-decoder"}
+    tasks: ClassVar[frozenset[str]] = frozenset({"generation"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"decoder", "encoder-decoder"})
 
     def _build(self, folder: Path | None = None) -> None:
         import torch
@@ -100,7 +100,11 @@ class GenerationStrategy(Strategy):
         ))
 
     def prompt(self, question: str, context: str | None = None) -> str:
-        return self.config.template.format(question=question, context=context or "")
+        """The model input; without a passage, template lines that mention {context} are left out (closed book)."""
+        template = self.config.template
+        if not context:
+            template = "\n".join(line for line in template.split("\n") if "{context}" not in line)
+        return template.format(question=question, context=context or "")
 
     def _features(self, prompts: list[str], answers: list[str]) -> dict[str, list[list[int]]]:
         tok, c = self.tokenizer_, self.config

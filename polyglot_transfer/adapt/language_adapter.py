@@ -42,6 +42,7 @@ from polyglot_transfer.adapt.continued_pretraining import (
     has_mlm_head,
     model_family,
     read_unlabelled,
+    require_text_dataset,
     training_arguments,
 )
 from polyglot_transfer.adapt.lora import read_prompts
@@ -135,8 +136,8 @@ class LanguageAdapterStrategy(Strategy):
 
     name = "language_adapter"
     config_class = LanguageAdapterConfig
-    tasks: ClassVar[set[str]] = {"classification"}
-    model_families: ClassVar[set[str]] = {"encoder"}
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"encoder"})
 
     # --- model -----------------------------------------------------------------------------------------
     def _objective(self, path: Path) -> str:
@@ -157,8 +158,6 @@ class LanguageAdapterStrategy(Strategy):
 
     def _base(self, num_labels: int) -> None:
         from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
-
-        from polyglot_transfer.adapt.encoder_classifier import EncoderClassifier
 
         path = resolve_model(self.model)
         check_family(self.name, model_family(path), self.model_families, self.model)
@@ -240,6 +239,7 @@ class LanguageAdapterStrategy(Strategy):
         from datasets import Dataset
         from transformers import DataCollatorWithPadding, Trainer
 
+        require_text_dataset(self.name, train)
         labels = self._check_train(train)
         corpora = self._unlabelled(unlabelled, train)
         source = self.config.source_lang

@@ -71,7 +71,7 @@ class LoraStrategy(Strategy):
 
     def fit(self, train: TextDataset) -> LoraStrategy:
         from datasets import Dataset
-        from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
         labels = self._check_train(train)
         self.model_ = self._build(len(labels))
@@ -104,9 +104,11 @@ class LoraStrategy(Strategy):
                 model=self.model_, args=args, train_dataset=ds,
                 data_collator=DataCollatorWithPadding(self.tokenizer_),
             )
+            trainer.remove_callback(PrinterCallback)  # losses go to our logger, not stdout
             result = trainer.train()
             self.train_loss_ = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-            logger.info("lora: trained %d steps, final loss %.4f", result.global_step, result.training_loss)
+            logger.info("lora: trained %d steps; loss per epoch %s", result.global_step,
+                        ", ".join(f"{x:.3f}" for x in self.train_loss_))
         self.model_.eval()
         self.labels_ = labels
         return self

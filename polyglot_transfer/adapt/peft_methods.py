@@ -46,6 +46,7 @@ class PeftStrategyConfig:
     max_length: int = 64
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
+    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
     init_head: str = "probe"  # "probe": LP-FT; "zeros"
     regularizer: str = "none"  # "none" | "ewc" | "l2sp" (on the adapter weights)
     reg_lambda: float = 1.0

@@ -23,7 +23,13 @@ from typing import ClassVar
 import numpy as np
 
 from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.continued_pretraining import check_choice, check_family, check_number, model_family
+from polyglot_transfer.adapt.continued_pretraining import (
+    check_choice,
+    check_family,
+    check_number,
+    model_family,
+    require_text_dataset,
+)
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.fileio import atomic_write_json
@@ -65,11 +71,12 @@ class PromptingStrategy(Strategy):
 
     name = "prompting"
     config_class = PromptingConfig
-    tasks: ClassVar[set[str]] = {"classification"}
-    model_families: ClassVar[set[str]] = {"decoder"}
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"decoder"})
 
     def fit(self, train: TextDataset) -> PromptingStrategy:
         """Store `train` as the demonstration pool (no training)."""
+        require_text_dataset(self.name, train)
         labels = self._check_train(train)
         check_family(self.name, model_family(resolve_model(self.model)), self.model_families, self.model)
         verbalizers = self.config.verbalizers or {}
@@ -97,8 +104,8 @@ class PromptingStrategy(Strategy):
         self.model_.eval()
         has_template = bool(getattr(self.tokenizer_, "chat_template", None))
         if self.config.chat_template == "on" and not has_template:
-            raise ConfigError(f"prompting.chat_template is 'on' but the tokenizer of {self.model} has no chat template. "
-                              "Use 'auto' or 'off'.")
+            raise ConfigError(f"prompting.chat_template is 'on' but the tokenizer of {self.model} has no chat "
+                              "template. Use 'auto' or 'off'.")
         self.use_chat_ = has_template and self.config.chat_template != "off"
 
     def trainable_parameters(self) -> tuple[int, int]:
@@ -183,21 +190,32 @@ class PromptingStrategy(Strategy):
         with torch.inference_mode():
             for start in range(0, len(pairs), self.config.batch_size):
                 chunk = pairs[start : start + self.config.batch_size]
+                # Left padding puts every continuation at the end of its row, so only the last `keep`
+                # positions need logits (a 250k-word vocabulary makes full logits the dominant cost).
                 width = max(len(p) + len(c) for p, c in chunk)
+                keep = max(len(c) for _, c in chunk) + 1
                 ids = torch.full((len(chunk), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
                 for row, (p, c) in enumerate(chunk):
                     seq = p + c
-                    ids[row, : len(seq)] = torch.tensor(seq)
-                    mask[row, : len(seq)] = 1
-                logits = self.model_(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-                logp = torch.log_softmax(logits, dim=-1).cpu()
-                for row, (p, c) in enumerate(chunk):
-                    positions = torch.arange(len(p) - 1, len(p) + len(c) - 1)
-                    token_lp = logp[row, positions, torch.tensor(c)]
+                    ids[row, width - len(seq):] = torch.tensor(seq)
+                    mask[row, width - len(seq):] = 1
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = self._tail_logits(ids.to(device), mask.to(device), positions.to(device), keep).float().cpu()
+                for row, (_, c) in enumerate(chunk):
+                    rows = torch.arange(keep - len(c) - 1, keep - 1)
+                    token_lp = torch.log_softmax(logits[row, rows], dim=-1)[torch.arange(len(c)), torch.tensor(c)]
                     total = token_lp.sum().item()
                     scores[start + row] = total / len(c) if self.config.length_normalize else total
         return scores.reshape(len(texts), len(self.labels_))
+
+    def _tail_logits(self, ids, mask, positions, keep: int):
+        """Logits of the last `keep` positions (all positions for models without `logits_to_keep`)."""
+        try:
+            out = self.model_(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep)
+        except TypeError:
+            out = self.model_(input_ids=ids, attention_mask=mask, position_ids=positions)
+        return out.logits[:, -keep:]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         scores = self.label_scores(list(texts))

@@ -111,8 +111,8 @@ class TokenClassificationStrategy(Strategy):
 
     name = "token_classification"
     config_class = TokenClassificationConfig
-    tasks: ClassVar[set[str]] = {"token_classification"}
-    model_families: ClassVar[set[str]] = {"encoder"}
+    tasks: ClassVar[frozenset[str]] = frozenset({"token_classification"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"encoder"})
 
     def _build(self, folder: Path | None = None) -> None:
         import torch

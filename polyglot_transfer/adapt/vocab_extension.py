@@ -18,6 +18,7 @@ model is trained with masked LM on the same text before the task stage, so the n
 from __future__ import annotations
 
 import io
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,8 @@ class VocabExtensionStrategy(AdaptedEncoderStrategy):
                                   "mask token. Set mlm_epochs to 0.")
             model = AutoModelForMaskedLM.from_pretrained(str(model_path))
         else:
-            model = AutoModel.from_pretrained(str(model_path))
+            bert = json.loads((model_path / "config.json").read_text()).get("model_type") == "bert"
+            model = AutoModel.from_pretrained(str(model_path), **({"add_pooling_layer": False} if bert else {}))
         self.decompositions_ = extend_model(model, old, new, added)
         if cfg.mlm_epochs > 0:
             self.pretrain_loss_ = train_language_model(

@@ -51,6 +51,7 @@ def _configure_output(verbose: int, quiet: bool) -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
 

@@ -1,10 +1,17 @@
 """`pgt compare`: adapted models, retrieval and both, side by side per language, with bootstrap CIs.
 
+The grid is task x setup x source x target x seed. One *unit* of work is a (seed, source) pair: train
+every setup on that source's data, then evaluate on every target. Units are independent, so they run
+one after the other in this process (``backend: local``) or as Ray tasks on a local cluster
+(``backend: ray``); both write the same files and give the same numbers.
+
 The run folder (runs/<name>/ unless the config says otherwise) holds, as the run goes:
 - config.resolved.yaml and manifest.json (versions, hardware, model and data hashes, seeds);
-- models/<setup-key>-seed<k>/: each trained strategy (safetensors + JSON), reused on resume;
-- cells/seed<k>/<setup>/<lang>.json: predictions of one finished cell, written atomically; a rerun
-  of the same command skips every cell that is already there;
+- models/<strategy>-<key>-<source>-seed<k>/: each trained strategy (safetensors + JSON), reused on resume;
+- cells/seed<k>/<source>/<setup>/<lang>.json: predictions of one finished cell, written atomically; a
+  rerun of the same command skips every cell that is already there;
+- forgetting/: source-language scores before (frozen encoder + probe) and after each trained model;
+- diagnostics.json: tokenizer fit of every target against the sources, computed once;
 - results.json, report.md, report.html at the end.
 """
 
@@ -13,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,7 @@ import yaml
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
 from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy
-from polyglot_transfer.errors import ConfigError
+from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig
 from polyglot_transfer.evaluation.manifest import environment
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
@@ -37,6 +45,10 @@ SETUP_DESCRIPTIONS = {
     "lora": "LoRA fine-tuning of the encoder (PEFT), linear-probe initialised head",
     "rag": "retrieval of labelled examples and task documents (FAISS), similarity-weighted vote",
 }
+#: Strategies that leave the pre-trained encoder untouched: nothing to forget, so not measured.
+FROZEN_STRATEGIES = frozenset({"head", "zero_shot", "prompting"})
+FORGETTING_DIR = "forgetting"
+DIAGNOSTICS_FILE = "diagnostics.json"
 
 
 @dataclass
@@ -48,6 +60,10 @@ class RunResult:
 
 def _key(obj: Any) -> str:
     return sha256_text(json.dumps(obj, sort_keys=True, default=str))[:10]
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "_")
 
 
 def describe_setup(name: str, setup: SetupConfig) -> str:
@@ -65,6 +81,27 @@ def describe_setup(name: str, setup: SetupConfig) -> str:
     return text
 
 
+def cell_path(run_dir: Path, seed: int, source: str, setup: str, lang: str) -> Path:
+    """Where the predictions of one grid cell are stored."""
+    return Path(run_dir) / "cells" / f"seed{seed}" / source / _safe(setup) / f"{lang}.json"
+
+
+def model_dir(run_dir: Path, config: CompareConfig, setup: SetupConfig, source: str, seed: int) -> Path:
+    """The folder of the model a setup trains on one source with one seed (shared by setups with equal `adapt`)."""
+    params = dict(setup.adapt or {})
+    name = params.pop("strategy", "?")
+    return Path(run_dir) / "models" / f"{name}-{_key([name, params, config.model])}-{source}-seed{seed}"
+
+
+def trains_encoder(setup: SetupConfig) -> bool:
+    """Whether a setup's strategy changes the encoder (so it can forget the source language)."""
+    return bool(setup.adapt) and setup.adapt.get("strategy") not in FROZEN_STRATEGIES
+
+
+def forgetting_path(run_dir: Path, model_folder: Path) -> Path:
+    return Path(run_dir) / FORGETTING_DIR / f"{model_folder.name}.json"
+
+
 class _Progress:
     """A tqdm bar on a terminal; log lines otherwise (CI logs stay readable)."""
 
@@ -75,10 +112,10 @@ class _Progress:
 
             self.bar = tqdm(total=total, desc="compare", unit="cell", dynamic_ncols=True)
 
-    def step(self, message: str) -> None:
+    def step(self, message: str, n: int = 1) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(message, refresh=False)
-            self.bar.update(1)
+            self.bar.update(n)
         logger.info("%s", message)
 
     def close(self) -> None:
@@ -87,7 +124,8 @@ class _Progress:
 
 
 class CompareRunner:
-    """Runs one CompareConfig. Expensive shared work (a trained model, an index) is built once per seed."""
+    """Runs one CompareConfig. Expensive shared work (a trained model, an index) is built once per unit
+    (seed x source) and reused by every setup and target that needs it."""
 
     def __init__(self, config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> None:
         self.config = config
@@ -104,21 +142,21 @@ class CompareRunner:
             self._embedder = Embedder(self.config.model)
         return self._embedder
 
-    def _strategy(self, setup: SetupConfig, data: TaskData, seed: int) -> Strategy:
+    def _strategy(self, setup: SetupConfig, data: TaskData, source: str, seed: int) -> Strategy:
         params = dict(setup.adapt)
         name = params.pop("strategy")
-        folder = self.run_dir / "models" / f"{name}-{_key([name, params, self.config.model])}-seed{seed}"
+        folder = model_dir(self.run_dir, self.config, setup, source, seed)
         if (folder / STRATEGY_FILE).is_file():
             logger.info("Reusing trained %s from %s", name, folder)
             return load_strategy(folder, embedder=self.embedder)
         strategy = build_strategy(name, params, self.config.model, seed=seed, embedder=self.embedder)
         t0 = time.perf_counter()
-        strategy.fit(data.train)
-        logger.info("Trained %s in %.1f s", name, time.perf_counter() - t0)
+        strategy.fit(data.trains[source])
+        logger.info("Trained %s on %s (seed %d) in %.1f s", name, source, seed, time.perf_counter() - t0)
         strategy.save(folder)
         return strategy
 
-    def _retriever(self, retrieval: dict[str, Any], data: TaskData):
+    def _retriever(self, retrieval: dict[str, Any], data: TaskData, source: str):
         from polyglot_transfer.adapt.base import config_from_dict
         from polyglot_transfer.retrieval.retriever import IndexRetriever
         from polyglot_transfer.retrieval.vote import RetrievalConfig, RetrievalVoteClassifier, build_task_index
@@ -126,17 +164,34 @@ class CompareRunner:
         cfg = config_from_dict(RetrievalConfig, dict(retrieval), "retrieval")
         index = build_task_index(
             self.embedder,
-            data.train if cfg.use_examples else None,
+            data.trains[source] if cfg.use_examples else None,
             data.documents if cfg.use_documents else None,
             recipe=cfg.recipe,
         )
         retriever = IndexRetriever(index=index, embedder=self.embedder, k=cfg.k)
         return RetrievalVoteClassifier(retriever, data.labels, temperature=cfg.temperature)
 
-    # -- the run --------------------------------------------------------------------------------
-    def _cell_path(self, seed: int, setup: str, lang: str) -> Path:
-        safe = setup.replace("/", "_")
-        return self.run_dir / "cells" / f"seed{seed}" / safe / f"{lang}.json"
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def _cell_path(self, seed: int, source: str, setup: str, lang: str) -> Path:
+        return cell_path(self.run_dir, seed, source, setup, lang)
+
+    def units(self) -> list[tuple[int, str]]:
+        """The independent units of the grid, in run order: (seed, source)."""
+        return [(seed, source) for seed in self.config.seeds for source in self.config.sources]
+
+    def _unit_cells(self, seed: int, source: str) -> list[Path]:
+        return [self._cell_path(seed, source, setup, lang)
+                for setup in self.config.setups for lang in self.config.target_languages]
+
+    def _unit_forgetting(self, seed: int, source: str) -> list[Path]:
+        if not self.config.forgetting:
+            return []
+        paths = {forgetting_path(self.run_dir, model_dir(self.run_dir, self.config, s, source, seed))
+                 for s in self.config.setups.values() if trains_encoder(s)}
+        return sorted(paths)
+
+    def unit_done(self, seed: int, source: str) -> bool:
+        return all(p.is_file() for p in self._unit_cells(seed, source) + self._unit_forgetting(seed, source))
 
     def _write_manifest(self, data: TaskData) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,10 +201,13 @@ class CompareRunner:
             "name": self.config.name,
             "config_sha256": sha256_text(json.dumps(self.config.to_dict(), sort_keys=True)),
             "seeds": self.config.seeds,
+            "sources": self.config.sources,
             "model": model_fingerprint(resolve_model(self.config.model)),
             "data": {
-                "train": {"name": data.train.name, "n": len(data.train), "sha256": data.train.fingerprint()},
+                "train": {src: {"name": ds.name, "n": len(ds), "sha256": ds.fingerprint()}
+                          for src, ds in data.trains.items()},
                 "tests": {lang: {"n": len(ds), "sha256": ds.fingerprint()} for lang, ds in data.tests.items()},
+                "heldout": {src: {"n": len(ds), "sha256": ds.fingerprint()} for src, ds in data.heldout.items()},
                 "documents": None if data.documents is None else {
                     "n": len(data.documents), "sha256": data.documents.fingerprint()},
             },
@@ -165,9 +223,10 @@ class CompareRunner:
                 )
         atomic_write_json(previous, manifest)
 
+    # -- the run --------------------------------------------------------------------------------
     def run(self) -> RunResult:
-        from polyglot_transfer.evaluation.results import build_results
         from polyglot_transfer.evaluation.report import write_reports
+        from polyglot_transfer.evaluation.results import build_results
 
         started = time.perf_counter()
         config = self.config
@@ -177,11 +236,15 @@ class CompareRunner:
             torch.set_num_threads(config.threads)
         data = load_task_data(config)
         self._write_manifest(data)
-        total = len(config.seeds) * len(config.setups) * len(config.target_languages)
-        progress = _Progress(total, self.progress)
+        if config.diagnostics:
+            self.diagnostics(data)
+        progress = _Progress(len(self.units()) * len(config.setups) * len(config.target_languages), self.progress)
         try:
-            for seed in config.seeds:
-                self._run_seed(seed, data, progress)
+            if config.backend == "ray":
+                self._run_ray(progress)
+            else:
+                for seed, source in self.units():
+                    self.run_unit(seed, source, data, progress)
         finally:
             progress.close()
         results = build_results(config, data, self.run_dir, duration_s=time.perf_counter() - started)
@@ -189,23 +252,42 @@ class CompareRunner:
         reports = write_reports(results, self.run_dir)
         return RunResult(self.run_dir, results, reports)
 
-    def _run_seed(self, seed: int, data: TaskData, progress: _Progress) -> None:
+    def _run_ray(self, progress: _Progress) -> None:
+        from polyglot_transfer.evaluation.ray_backend import run_units_on_ray
+
+        todo = []
+        for seed, source in self.units():
+            if self.unit_done(seed, source):
+                progress.step(f"seed {seed} {source}: done earlier", n=len(self._unit_cells(seed, source)))
+            else:
+                todo.append((seed, source))
+        for seed, source, written in run_units_on_ray(self.config, self.run_dir, todo):
+            progress.step(f"seed {seed} {source}: {len(written)} cell(s) computed on Ray",
+                          n=len(self._unit_cells(seed, source)))
+
+    def run_unit(self, seed: int, source: str, data: TaskData, progress: _Progress | None = None) -> list[str]:
+        """Train every setup on `source` with `seed` and evaluate it on every target; skip finished cells.
+
+        Returns the cells written now (relative paths). Forgetting is measured here too (once per model).
+        """
         config = self.config
+        progress = progress or _Progress(0, False)
         strategies: dict[str, Strategy] = {}
         voters: dict[str, Any] = {}
         adapt_probs: dict[tuple[str, str], np.ndarray] = {}
         rag_probs: dict[tuple[str, str], np.ndarray] = {}
+        written: list[str] = []
         for setup_name, setup in config.setups.items():
             for lang, test in data.tests.items():
-                path = self._cell_path(seed, setup_name, lang)
+                path = self._cell_path(seed, source, setup_name, lang)
                 if path.is_file():
-                    progress.step(f"seed {seed} {setup_name} {lang}: done earlier")
+                    progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")
                     continue
                 parts: list[tuple[float, np.ndarray]] = []
                 if setup.adapt:
                     akey = _key(setup.adapt)
                     if akey not in strategies:
-                        strategies[akey] = self._strategy(setup, data, seed)
+                        strategies[akey] = self._strategy(setup, data, source, seed)
                     if (akey, lang) not in adapt_probs:
                         adapt_probs[akey, lang] = strategies[akey].predict_proba(test.texts)
                     weight = setup.combine_weight if setup.retrieval else 1.0
@@ -213,7 +295,7 @@ class CompareRunner:
                 if setup.retrieval:
                     rkey = _key(setup.retrieval)
                     if rkey not in voters:
-                        voters[rkey] = self._retriever(setup.retrieval, data)
+                        voters[rkey] = self._retriever(setup.retrieval, data, source)
                     if (rkey, lang) not in rag_probs:
                         rag_probs[rkey, lang] = voters[rkey].predict_proba(test.texts)
                     weight = 1.0 - setup.combine_weight if setup.adapt else 1.0
@@ -221,12 +303,83 @@ class CompareRunner:
                 probs = sum(w * p for w, p in parts)
                 pred = [data.labels[i] for i in np.asarray(probs).argmax(axis=1)]
                 atomic_write_json(path, {
-                    "setup": setup_name, "language": lang, "seed": seed, "labels": data.labels,
+                    "setup": setup_name, "source": source, "language": lang, "seed": seed, "labels": data.labels,
                     "ids": test.ids, "y_true": test.labels, "y_pred": pred,
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 })
+                written.append(str(path.relative_to(self.run_dir)))
                 acc = float(np.mean([a == b for a, b in zip(test.labels, pred)]))
-                progress.step(f"seed {seed} {setup_name} {lang}: accuracy {acc:.3f}")
+                progress.step(f"seed {seed} {source}->{lang} {setup_name}: accuracy {acc:.3f}")
+        if config.forgetting:
+            self._measure_forgetting(seed, source, data, strategies)
+        return written
+
+    # -- forgetting -----------------------------------------------------------------------------
+    def _before_score(self, source: str, data: TaskData) -> float:
+        """Source-language held-out macro-F1 of a probe on the frozen encoder (cached per source)."""
+        from polyglot_transfer.adapt.forgetting import linear_probe_score
+
+        path = self.run_dir / FORGETTING_DIR / f"before-{source}.json"
+        if path.is_file():
+            return float(json.loads(path.read_text())["before"])
+        train, held = data.trains[source], data.heldout[source]
+        score = linear_probe_score(self.embedder.encode_queries(train.texts), train.labels,
+                                   self.embedder.encode_queries(held.texts), held.labels, metric="macro_f1")
+        atomic_write_json(path, {"language": source, "before": score, "metric": "macro_f1",
+                                 "n_train": len(train), "n_eval": len(held)})
+        return score
+
+    def _measure_forgetting(self, seed: int, source: str, data: TaskData, strategies: dict[str, Strategy]) -> None:
+        from polyglot_transfer.adapt.forgetting import measure_forgetting
+
+        if source not in data.heldout:
+            logger.warning("No held-out %s data to measure forgetting on; skipped.", source)
+            return
+        for setup_name, setup in self.config.setups.items():
+            if not trains_encoder(setup):
+                continue
+            folder = model_dir(self.run_dir, self.config, setup, source, seed)
+            path = forgetting_path(self.run_dir, folder)
+            if path.is_file():
+                continue
+            akey = _key(setup.adapt)
+            strategy = strategies.get(akey) or self._strategy(setup, data, source, seed)
+            strategies[akey] = strategy
+            try:
+                result = measure_forgetting(strategy, data.trains[source], data.heldout[source],
+                                            embedder=self.embedder, before=self._before_score(source, data),
+                                            metric="macro_f1", mode="probe", seed=seed)
+            except PGTError as exc:
+                logger.warning("Could not measure forgetting of %s on %s: %s", setup_name, source, exc)
+                continue
+            atomic_write_json(path, {**result.to_dict(), "strategy": setup.adapt.get("strategy"),
+                                     "seed": seed, "source": source, "model": folder.name,
+                                     "n_eval": len(data.heldout[source])})
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def diagnostics(self, data: TaskData) -> list[dict[str, Any]]:
+        """Tokenizer fit of every target's test texts against every source's training texts (cached)."""
+        path = self.run_dir / DIAGNOSTICS_FILE
+        if path.is_file():
+            return json.loads(path.read_text())
+        from polyglot_transfer.diagnostics.tokenizer_fit import compare_fit, load_tokenizer, tokenizer_fit
+
+        try:
+            tokenizer = load_tokenizer(self.config.model)
+            source_fits = {src: tokenizer_fit(tokenizer, ds.texts, None if "+" in src else src, label=src)
+                           for src, ds in data.trains.items()}
+            out = []
+            for lang, test in data.tests.items():
+                fit = tokenizer_fit(tokenizer, test.texts, lang, label=f"{lang} test")
+                notes = [note for src, sfit in source_fits.items() if src != lang for note in compare_fit(fit, sfit)]
+                out.append({"language": lang, "fertility": fit.fertility, "unit": fit.unit,
+                            "unk_rate": round(fit.unk_rate, 4), "flags": list(fit.flags), "notes": notes,
+                            "source_fertility": {src: round(f.fertility, 3) for src, f in source_fits.items()}})
+        except (PGTError, OSError, ValueError) as exc:
+            logger.warning("Tokenizer diagnostics failed: %s", exc)
+            out = []
+        atomic_write_json(path, out)
+        return out
 
 
 def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarray:
@@ -240,7 +393,21 @@ def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarra
     return out
 
 
+def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str) -> list[str]:
+    """Run one (seed, source) unit in a fresh process (a Ray worker): rebuild config and data, then run."""
+    import torch
+
+    from polyglot_transfer.evaluation.config import build_config
+
+    config, problems = build_config(config_dict, source="config (worker)")
+    if problems:
+        raise ConfigError("The config sent to the worker is invalid:\n- " + "\n- ".join(problems))
+    torch.set_num_threads(config.threads or 1)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    runner = CompareRunner(config, run_dir=run_dir, progress=False)
+    return runner.run_unit(seed, source, load_task_data(config))
+
+
 def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
     """Run a comparison and write results.json, report.md and report.html into the run folder."""
     return CompareRunner(config, run_dir=run_dir, progress=progress).run()
-

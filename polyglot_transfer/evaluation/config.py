@@ -6,7 +6,7 @@ Example (eval/configs/demo.yaml)::
     name: demo
     task: {corpus: agri_advice}
     model: intfloat/multilingual-e5-small
-    source_language: eng_Latn
+    sources: [eng_Latn]            # source languages or sets (swh_Latn+eng_Latn); or `source_language: eng_Latn`
     target_languages: [eng_Latn, swh_Latn, yor_Latn]
     setups:
       head: {adapt: {strategy: head}}
@@ -14,6 +14,11 @@ Example (eval/configs/demo.yaml)::
       rag: {retrieval: {k: 8}}
       lora+rag: {adapt: {strategy: lora, epochs: 5}, retrieval: {k: 8}}
     baseline: head
+    backend: local                 # or `ray` (pip install 'polyglot-transfer[ray]')
+
+The grid is task x setup x source x target x seed. Each (seed, source) pair is one independent unit of
+work (train every setup on that source, evaluate on every target); `backend: ray` runs the units as
+Ray tasks on a local cluster of `workers` processes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import yaml
 from polyglot_transfer.errors import ConfigError, LanguageError, PGTError, did_you_mean
 
 CORPORA = ("agri_advice", "nusax")
+BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -70,7 +76,17 @@ class CompareConfig:
     metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro_f1"])
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     output_dir: str | None = None  # default: runs/<name>
-    threads: int | None = None  # torch threads (default: all cores)
+    threads: int | None = None  # torch threads (default: all cores; 1 per worker with backend ray)
+    sources: list[str] = field(default_factory=list)  # source languages or sets "a+b" (default: [source_language])
+    backend: str = "local"  # "local" (this process) or "ray" (a local Ray cluster)
+    workers: int = 2  # Ray workers (CPUs of the local cluster) with backend ray
+    forgetting: bool = True  # measure source-language forgetting of setups that train the encoder
+    diagnostics: bool = True  # tokenizer fit of every target vs the sources
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            self.sources = [self.source_language]
+        self.source_language = self.sources[0]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,6 +154,43 @@ def _required(data: dict, keys: list[str], where: str, problems: list[str]) -> N
             problems.append(f"{where}: missing required key {key!r}.")
 
 
+def _language_list(raw: dict[str, Any], key: str, source: str, problems: list[str], *,
+                   allow_sets: bool = False) -> list[str]:
+    """Resolve a list of language codes under `key` (absent: []), recording every bad entry.
+
+    With `allow_sets`, an entry may be a set of languages joined by "+" (ind_Latn+eng_Latn: train on both).
+    """
+    from polyglot_transfer.languages import resolve_language
+
+    if key not in raw or raw[key] is None:
+        return []
+    values = raw[key]
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list) or not values:
+        problems.append(f"{source}: {key} must be a non-empty list of language codes, e.g. [ind_Latn, eng_Latn]. "
+                        f"Got {raw[key]!r}.")
+        return []
+    codes: list[str] = []
+    for i, value in enumerate(values):
+        parts = str(value).split("+") if allow_sets else [str(value)]
+        try:
+            resolved = [resolve_language(part.strip()).code for part in parts]
+        except LanguageError as exc:
+            problems.append(f"{source}: {key}[{i}]: {exc}")
+            continue
+        if len(set(resolved)) != len(resolved):
+            problems.append(f"{source}: {key}[{i}]: {value!r} names a language twice. Write a set as "
+                            "LANG+LANG, e.g. ind_Latn+eng_Latn.")
+            continue
+        code = "+".join(resolved)
+        if code in codes:
+            problems.append(f"{source}: {key}[{i}]: {code} is listed twice. List each language once.")
+            continue
+        codes.append(code)
+    return codes
+
+
 def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareConfig | None, list[str]]:
     """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found)."""
     from polyglot_transfer.adapt import STRATEGIES
@@ -168,6 +221,10 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
                 languages[key] = resolve_language(str(raw[key])).code
             except LanguageError as exc:
                 problems.append(f"{source}: {key}: {exc}")
+    sources = _language_list(raw, "sources", source, problems, allow_sets=True)
+    if sources and "source_language" in languages and languages["source_language"] not in sources:
+        problems.append(f"{source}: source_language {languages['source_language']!r} is not one of sources "
+                        f"{sources}. Give only `sources` (the first one is the primary source).")
     targets = []
     for i, value in enumerate(raw.get("target_languages") or []):
         try:
@@ -233,8 +290,24 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     if not isinstance(boot.alpha, float) or not 0 < boot.alpha < 0.5:
         problems.append(f"{source}: bootstrap.alpha must be a float in (0, 0.5). Got {boot.alpha!r}.")
     threads = raw.get("threads")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         problems.append(f"{source}: threads must be an int >= 1. Got {threads!r}.")
+    backend = raw.get("backend", "local")
+    if backend not in BACKENDS:
+        problems.append(f"{source}: backend {backend!r} is unknown.{did_you_mean(str(backend), BACKENDS)} "
+                        f"Expected one of: {', '.join(BACKENDS)}.")
+    elif backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            problems.append(f"{source}: backend 'ray' needs the ray package, which is not installed. "
+                            "Install it with `pip install 'polyglot-transfer[ray]'` or use backend: local.")
+    workers = raw.get("workers", 2)
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 1024:
+        problems.append(f"{source}: workers must be an int in [1, 1024]. Got {workers!r} instead.")
+    for key in ("forgetting", "diagnostics"):
+        if key in raw and not isinstance(raw[key], bool):
+            problems.append(f"{source}: {key} must be true or false. Got {raw[key]!r}.")
     if problems:
         return None, problems
     config = CompareConfig(
@@ -243,13 +316,18 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         setups=setups,
         target_languages=targets,
         model=model,
-        source_language=languages.get("source_language", "eng_Latn"),
+        source_language=(sources or [languages.get("source_language", "eng_Latn")])[0],
+        sources=sources or [languages.get("source_language", "eng_Latn")],
         seeds=seeds,
         baseline=baseline,
         metrics=list(raw.get("metrics") or ["accuracy", "macro_f1"]),
         bootstrap=boot,
         output_dir=raw.get("output_dir"),
         threads=threads,
+        backend=backend,
+        workers=workers,
+        forgetting=raw.get("forgetting", True),
+        diagnostics=raw.get("diagnostics", True),
     )
     return config, []
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyglot_transfer.errors import DataError
+from polyglot_transfer.errors import DataError, PGTError
 from polyglot_transfer.evaluation import plots
 from polyglot_transfer.fileio import atomic_write_text
 
@@ -162,6 +162,18 @@ def _ordered_unique(items: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def _of_primary_source(results: Mapping[str, Any], rows: list[Any]) -> list[Any]:
+    """Rows trained on the first source language (rows without a `source` key are kept).
+
+    With several sources the per-language tables show the first source; the transfer matrix section
+    shows every source.
+    """
+    sources = [str(x) for x in _as_list(results, "source_languages")]
+    if len(sources) < 2:
+        return rows
+    return [r for r in rows if not isinstance(r, Mapping) or r.get("source") in (None, sources[0])]
+
+
 def _prepare(results: Mapping[str, Any]) -> _View:
     """Validate ``results`` and index it for the writers. Raises DataError on malformed input."""
     if not isinstance(results, Mapping):
@@ -177,7 +189,7 @@ def _prepare(results: Mapping[str, Any]) -> _View:
     run = _as_mapping(results.get("run"), "results['run']")
     task = _as_mapping(results.get("task"), "results['task']")
 
-    raw_records = _as_list(results, "records")
+    raw_records = _of_primary_source(results, _as_list(results, "records"))
     grouped: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for i, rec in enumerate(raw_records):
         if not isinstance(rec, Mapping):
@@ -248,7 +260,7 @@ def _prepare(results: Mapping[str, Any]) -> _View:
             seeds=[r.get("seed") for r in recs],
         )
 
-    comparisons = [c for c in _as_list(results, "comparisons") if isinstance(c, Mapping)]
+    comparisons = [c for c in _of_primary_source(results, _as_list(results, "comparisons")) if isinstance(c, Mapping)]
     baseline = results.get("baseline")
     if baseline is None:
         bases = _ordered_unique(str(c.get("baseline")) for c in comparisons if c.get("baseline") is not None)
@@ -292,7 +304,7 @@ def _prepare(results: Mapping[str, Any]) -> _View:
         primary=primary,
         cells=cells,
         comparisons=comparisons,
-        summary=[s for s in _as_list(results, "summary") if isinstance(s, Mapping)],
+        summary=[s for s in _of_primary_source(results, _as_list(results, "summary")) if isinstance(s, Mapping)],
         forgetting=[f for f in _as_list(results, "forgetting") if isinstance(f, Mapping)],
         diagnostics=[d for d in _as_list(results, "diagnostics") if isinstance(d, Mapping)],
         cards=[c for c in _as_list(results, "cards") if isinstance(c, Mapping)],
@@ -471,6 +483,147 @@ def _extra_items(mapping: Mapping[str, Any], skip: set[str]) -> list[tuple[str, 
 
 
 # --------------------------------------------------------------------------------------------------
+# Transfer matrix (source x target per setup)
+# --------------------------------------------------------------------------------------------------
+
+_TRANSFER_MARKS = {"positive": MARK_BETTER, "negative": MARK_WORSE}
+
+
+@dataclass
+class _Transfer:
+    metric: str
+    sources: list[str]
+    targets: list[str]
+    baseline: str | None
+    setups: list[tuple[str, dict[tuple[str, str], Mapping[str, Any]]]]  # setup -> (source, target) -> cell
+
+
+def _transfer(view: _View) -> _Transfer | None:
+    """The validated transfer matrix of ``results['transfer_matrix']``, or None when the run has none."""
+    raw = view.results.get("transfer_matrix")
+    if not raw:
+        return None
+    tm = _as_mapping(raw, "results['transfer_matrix']")
+    setups = []
+    for i, entry in enumerate(tm.get("setups") or []):
+        if not isinstance(entry, Mapping) or "setup" not in entry or not isinstance(entry.get("cells"), list):
+            raise DataError(f"transfer_matrix.setups[{i}] is {entry!r}; expected {{'setup': name, 'cells': [...]}}.")
+        cells = {}
+        for j, c in enumerate(entry["cells"]):
+            if not isinstance(c, Mapping) or "source" not in c or "target" not in c:
+                raise DataError(f"transfer_matrix.setups[{i}].cells[{j}] is {c!r}; expected an object with "
+                                "source, target, value (ci_low, ci_high, gap, label optional).")
+            cells[str(c["source"]), str(c["target"])] = c
+        setups.append((str(entry["setup"]), cells))
+    sources = [str(x) for x in tm.get("sources") or _ordered_unique(s for _, c in setups for s, _ in c)]
+    targets = [str(x) for x in tm.get("targets") or _ordered_unique(t for _, c in setups for _, t in c)]
+    if not setups or not sources or not targets:
+        return None
+    return _Transfer(str(tm.get("metric") or view.primary or "score"), sources, targets,
+                     str(tm["baseline"]) if tm.get("baseline") else None, setups)
+
+
+def _source_label(view: _View, code: str) -> str:
+    """A language's display name, also for sources that are not among the targets."""
+    label = view.lang_label(code)
+    if label != code:
+        return label
+    from polyglot_transfer.languages import resolve_language
+
+    try:
+        return resolve_language(code).name
+    except PGTError:
+        return code
+
+
+def _transfer_cell_text(c: Mapping[str, Any] | None) -> str:
+    if c is None or _num(c.get("value")) is None:
+        return "n/a"
+    text = f"{float(c['value']):.2f}"
+    if _num(c.get("ci_low")) is not None and _num(c.get("ci_high")) is not None:
+        text += f" [{float(c['ci_low']):.2f}, {float(c['ci_high']):.2f}]"
+    return text
+
+
+def _transfer_markdown(view: _View) -> list[str]:
+    tm = _transfer(view)
+    if tm is None:
+        return []
+    mlabel = metric_label(tm.metric)
+    out = ["", f"## Transfer matrix ({_md(mlabel)})", "",
+           "Rows: the source language a setup was trained on; columns: the target language it was tested on."]
+    for setup, cells in tm.setups:
+        out += ["", f"### {_md(_setup_header(view, setup) if setup == tm.baseline else setup)}", ""]
+        rows = []
+        for src in tm.sources:
+            row = [f"{_md(_source_label(view, src))} ({_md(src)})" if _source_label(view, src) != src else _md(src)]
+            for tgt in tm.targets:
+                c = cells.get((src, tgt))
+                text = _transfer_cell_text(c)
+                if c is not None and text != "n/a":
+                    if c.get("in_language"):
+                        text = f"*{text}*"
+                    text += f" {_TRANSFER_MARKS[c['label']]}" if c.get("label") in _TRANSFER_MARKS else ""
+                    if _num(c.get("gap")) is not None and not c.get("in_language"):
+                        text += f" (gap {float(c['gap']):+.2f})"
+                row.append(text)
+            rows.append(row)
+        out += _md_table(["Source / target"] + [_md(view.lang_label(t)) for t in tm.targets], rows)
+        labels = [c.get("label") for c in cells.values()]
+        if any(lbl in ("positive", "negative", "inconclusive") for lbl in labels):
+            out += ["", f"Against {_md(tm.baseline)}: {labels.count('positive')} positive, "
+                        f"{labels.count('negative')} negative, {labels.count('inconclusive')} inconclusive."]
+    legend = ("Cells: mean over seeds [confidence interval]; *italic*: trained and tested on the same language "
+              "(in-language). Gap: in-language score of the target minus this cell (how much is lost by "
+              "transferring instead of training on the target itself).")
+    if tm.baseline:
+        legend += (f" {MARK_BETTER} positive transfer (significantly better than {_md(tm.baseline)} from the same "
+                   f"source, Holm-corrected across targets), {MARK_WORSE} negative; no mark: inconclusive.")
+    return out + ["", legend]
+
+
+def _transfer_html(view: _View) -> str:
+    tm = _transfer(view)
+    if tm is None:
+        return ""
+    mlabel = metric_label(tm.metric)
+    parts = [f'<h2 id="transfer">Transfer matrix ({_e(mlabel)})</h2>',
+             '<p class="legend">Rows: the source language a setup was trained on; columns: the target language '
+             "it was tested on. Gap: the target's in-language score minus this cell. "
+             + (f"{MARK_BETTER} positive / {MARK_WORSE} negative transfer: significantly better / worse than "
+                f"{_e(tm.baseline)} trained on the same source (Holm-corrected across targets); no mark: "
+                "inconclusive." if tm.baseline else "No baseline was set, so cells are not labelled.") + "</p>"]
+    for setup, cells in tm.setups:
+        title = _setup_header(view, setup) if setup == tm.baseline else setup
+        matrix = [[_num(cells[(s, t)].get("value")) if (s, t) in cells else None for t in tm.targets]
+                  for s in tm.sources]
+        parts.append(f"<h3>{_e(title)}</h3>")
+        if any(v is not None for row in matrix for v in row):
+            svg = plots.heatmap(matrix, [_source_label(view, s) for s in tm.sources],
+                                [view.lang_label(t) for t in tm.targets], f"{title}: {mlabel} by source and target",
+                                colorbar_label=mlabel, key=f"transfer-{setup}")
+            parts.append(_figure("transfer", setup, svg, f"{mlabel} of {setup} trained on each source (row) and "
+                                 "tested on each target (column); darker means better. Grey squares were not run.",
+                                 wide=True))
+        rows = []
+        for src in tm.sources:
+            row = [f'<th scope="row" class="lang">{_e(_source_label(view, src))}<span class="code">{_e(src)}</span></th>']
+            for tgt in tm.targets:
+                c = cells.get((src, tgt))
+                label = str(c.get("label") or "") if c is not None else ""
+                cls = {"positive": "better", "negative": "worse"}.get(label, "")
+                text = _e(_transfer_cell_text(c)) + (f" {_TRANSFER_MARKS[label]}" if label in _TRANSFER_MARKS else "")
+                if c is not None and _num(c.get("gap")) is not None and not c.get("in_language"):
+                    text += f'<span class="ci">gap {float(c["gap"]):+.2f}</span>'
+                tip = f"{label} transfer" if label in ("positive", "negative", "inconclusive") else label
+                row.append(f'<td class="cell {cls}" title="{_e(tip)}">{text}</td>')
+            rows.append(row)
+        parts.append(_html_table(["Source / target"] + [_e(view.lang_label(t)) for t in tm.targets], rows,
+                                 cls="results transfer"))
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
 # Markdown
 # --------------------------------------------------------------------------------------------------
 
@@ -558,6 +711,8 @@ def write_markdown(results: Mapping[str, Any]) -> str:
                     for c in view.comparisons]
             out += _md_table(["Setup", "Baseline", "Language", "Metric", "Δ", "CI of Δ", "p", "p (adjusted)",
                               "Verdict"], rows)
+
+    out += _transfer_markdown(view)
 
     out += ["", "## Forgetting on source languages", ""]
     if view.forgetting:
@@ -962,7 +1117,8 @@ def write_html(results: Mapping[str, Any]) -> str:
     body = [
         f'<header class="top"><h1>{_e(view.title)}</h1><p class="subtitle">{subtitle}</p>'
         '<nav class="toc"><a href="#results">Results</a><a href="#plots">Plots</a><a href="#wins">Wins and losses</a>'
-        '<a href="#forgetting">Forgetting</a><a href="#diagnostics">Diagnostics</a><a href="#data">Data</a>'
+        '<a href="#transfer">Transfer</a><a href="#forgetting">Forgetting</a><a href="#diagnostics">Diagnostics</a>'
+        '<a href="#data">Data</a>'
         '<a href="#environment">Environment</a></nav></header>',
         f'<section class="glance" id="summary"><h2>At a glance</h2><ul>{glance}</ul></section>',
         f'<h2 id="about">About this run</h2><dl class="facts">{facts}</dl>',
@@ -991,6 +1147,7 @@ def write_html(results: Mapping[str, Any]) -> str:
     body.append('<h2 id="plots">Plots</h2>')
     body.append(_plots_html(view))
     body.append(_wtl_html(view))
+    body.append(_transfer_html(view))
     body.append(_forgetting_html(view))
     body.append(_diagnostics_html(view))
     body.append(_cards_html(view))

@@ -29,7 +29,7 @@ class IndexRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: VectorIndex
-    embedder: Embedder
+    embedder: Any  # an Embedder, or anything with encode_queries(list[str]) -> np.ndarray
     k: int = 8
     where: dict[str, Any] | None = None
 

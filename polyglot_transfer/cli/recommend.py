@@ -1,0 +1,245 @@
+"""`pgt recommend` (rank source languages for a target) and `pgt plan` (setups to compare, as a config)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from polyglot_transfer.errors import ConfigError, DataError, PGTError
+
+RECOMMEND_EXAMPLES = """  pgt recommend --target jav --candidates ind,eng,sun
+  pgt recommend --target bug                      # NusaX target: the other 11 NusaX languages are candidates
+  pgt recommend --target yor --candidates eng,hau,swh,fra --parallel udhr --json
+  pgt recommend --target jav --candidates ind,eng --weights model_similarity=2,genetic_distance=0"""
+
+PLAN_EXAMPLES = """  pgt plan --labelled 32 --unlabelled 5000 --parallel 0 --documents 200 --gpu no --target yor --source eng
+  pgt plan --labelled 500 --documents 60 --target swh --out plan.yaml && pgt compare plan.yaml
+  pgt plan --labelled 0 --unlabelled 20000 --unlabelled-file yor.txt --gpu yes --target yor --out plan.yaml"""
+
+
+def _languages(text: str | None) -> list[str] | None:
+    return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _weights(items: list[str]) -> dict[str, float]:
+    from polyglot_transfer.diagnostics.recommend import DEFAULT_WEIGHTS
+
+    weights = dict(DEFAULT_WEIGHTS)
+    for item in items:
+        for part in item.split(","):
+            if "=" not in part:
+                raise ConfigError(f"--weights {part!r}: expected FEATURE=WEIGHT, e.g. model_similarity=2.")
+            key, value = part.split("=", 1)
+            try:
+                weights[key.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"--weights {part!r}: {value!r} is not a number.") from None
+    return weights
+
+
+def _parallel_texts(kind: str, langs: list[str]) -> dict[str, list[str]]:
+    from polyglot_transfer.data.corpora import find_shared_corpora
+
+    if kind == "nusax":
+        from polyglot_transfer.data.nusax import load_nusax_parallel
+
+        shared = find_shared_corpora()
+        if shared is None:
+            raise DataError("--parallel nusax needs the shared corpora folder (set PGT_CORPORA_DIR).")
+        texts = load_nusax_parallel(shared / "nusax", "valid")
+        missing = [c for c in langs if c not in texts]
+        if missing:
+            raise DataError(f"NusaX-MT has no {', '.join(missing)}; use --parallel udhr for other languages.")
+        return {c: texts[c] for c in langs}
+    if kind == "udhr":
+        from polyglot_transfer.diagnostics.udhr import load_udhr
+
+        out = {}
+        for code in langs:
+            try:
+                out[code] = load_udhr(None, code, max_chars=6000).lines
+            except PGTError as exc:
+                import logging
+
+                logging.getLogger(__name__).warning("no UDHR text for %s (%s); its model view is skipped", code, exc)
+        return out
+    path = Path(kind).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--parallel {kind!r}: expected nusax, udhr or a JSONL/CSV file with text and lang columns.")
+    from polyglot_transfer.data.loaders import load_table
+
+    by_lang = load_table(path).by_language()
+    return {c: by_lang[c].texts for c in langs if c in by_lang}
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from polyglot_transfer.cli.main import _console, _table
+    from polyglot_transfer.data.nusax import NUSAX_LANGUAGES
+    from polyglot_transfer.diagnostics.recommend import (
+        FEATURES,
+        DataFeatures,
+        RecommendConfig,
+        recommend_sources,
+    )
+    from polyglot_transfer.languages import resolve_language
+
+    target = resolve_language(args.target).code
+    candidates = _languages(args.candidates)
+    if candidates is None:
+        if target not in NUSAX_LANGUAGES:
+            raise ConfigError(f"--candidates is needed for {target} (only NusaX targets have default candidates). "
+                              "Example: --candidates eng,fra,swh")
+        candidates = [c for c in NUSAX_LANGUAGES if c != target]
+    codes = [resolve_language(c).code for c in candidates]
+    kind = args.parallel or ("nusax" if all(c in NUSAX_LANGUAGES for c in [target, *codes]) else "udhr")
+    texts = _parallel_texts(kind, [target, *codes])
+    sizes = {}
+    for item in _languages(args.train_sizes) or []:
+        if "=" not in item:
+            raise ConfigError(f"--train-sizes {item!r}: expected LANG=N, e.g. ind=500.")
+        lang, n = item.split("=", 1)
+        try:
+            sizes[resolve_language(lang).code] = int(n)
+        except ValueError:
+            raise ConfigError(f"--train-sizes {item!r}: {n!r} is not an int.") from None
+    features = {c: DataFeatures(n_train=sizes.get(c)) for c in codes}
+    config = RecommendConfig(weights=_weights(args.weights), use_uriel=not args.no_uriel)
+    recs = recommend_sources(target, codes, model=args.model, parallel=texts, data_features=features, config=config)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in recs], indent=2, ensure_ascii=False))
+        return 0
+    shown = [f for f in FEATURES if config.weights.get(f, 0) > 0]
+    short = {"model_similarity": "model sim", "subword_overlap": "subword ovl", "fertility_ratio": "fert ratio",
+             "train_size": "log n", "genetic_distance": "genetic", "featural_distance": "typol",
+             "geographic_distance": "geo", "lexical_distance": "lexical"}
+    rows = [[str(r.rank), r.source, f"{r.score:+.2f}",
+             *["-" if r.features[f] is None else f"{r.features[f]:.2f}" for f in shown]] for r in recs]
+    console = _console()
+    console.print(_table(f"Source languages for {target} ({kind} text for the model's view)",
+                         ["#", "source", "score", *[short[f] for f in shown]], rows))
+    for r in recs[: args.explain]:
+        console.print(f"* {r.explanation}", markup=False)
+    return 0
+
+
+def _task(args: argparse.Namespace, source: str, target: str) -> tuple[dict, int | None]:
+    """The config's task mapping and the number of labels (for max_train_per_label)."""
+    if args.train or args.test:
+        if not (args.train and args.test):
+            raise ConfigError("pgt plan needs both --train and --test files (or --corpus NAME).")
+        task = {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve())}
+        if args.documents_file:
+            task["documents"] = str(Path(args.documents_file).resolve())
+        from polyglot_transfer.data.loaders import load_table
+
+        return task, len(load_table(Path(args.train), label_required=True).label_set)
+    corpus = args.corpus
+    if corpus is None:
+        from polyglot_transfer.data.nusax import NUSAX_LANGUAGES
+
+        agri = {"eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn", "yor_Latn", "zul_Latn"}
+        if source == "eng_Latn" and target in agri:
+            corpus = "agri_advice"
+        elif source in NUSAX_LANGUAGES and target in NUSAX_LANGUAGES:
+            corpus = "nusax"
+        else:
+            raise ConfigError(f"No built-in corpus has {source} -> {target}: pass --train FILE --test FILE "
+                              "(labelled JSONL/CSV with text, label, lang) or --corpus NAME.")
+    n_labels = {"agri_advice": 6, "nusax": 3}.get(corpus)
+    return {"corpus": corpus}, n_labels
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import yaml
+
+    from polyglot_transfer.cli.main import _console, _table
+    from polyglot_transfer.diagnostics.planner import Resources, plan_setups
+    from polyglot_transfer.fileio import atomic_write_text
+    from polyglot_transfer.languages import resolve_language
+
+    target, source = resolve_language(args.target).code, resolve_language(args.source).code
+    fertility = ratio = None
+    if not args.no_fertility:
+        fertility, ratio = _fertility(args.model, target, source)
+    resources = Resources(target=target, source=source, labelled=args.labelled, unlabelled=args.unlabelled,
+                          parallel=args.parallel, documents=args.documents, gpu=args.gpu == "yes",
+                          fertility=fertility, fertility_ratio=ratio, unlabelled_file=args.unlabelled_file)
+    task, n_labels = _task(args, source, target)
+    plan = plan_setups(resources, task=task, model=args.model, name=args.name, n_labels=n_labels)
+    text = plan.to_yaml()
+    if args.out:
+        atomic_write_text(args.out, text)
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    rows = [[s.name, "yes" if s.in_config else "no (needs data)",
+             (s.adapt or {}).get("strategy", "-"), "yes" if s.retrieval else "-", s.reasoning] for s in plan.setups]
+    console = _console()
+    console.print(_table(f"Plan for {target} (source {source})", ["setup", "in config", "strategy", "retrieval",
+                                                                   "why"], rows))
+    for note in plan.notes:
+        console.print(f"* {note}", markup=False)
+    if args.out:
+        console.print(f"\nConfig: {args.out}   (run: pgt compare {args.out})", markup=False)
+    else:
+        print("\n" + yaml.safe_dump(plan.config, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+def _fertility(model: str, target: str, source: str) -> tuple[float | None, float | None]:
+    """Target pieces per word and target/source ratio on UDHR text; (None, None) when unavailable."""
+    import logging
+
+    try:
+        from polyglot_transfer.diagnostics.tokenizer_fit import load_tokenizer, tokenizer_fit
+        from polyglot_transfer.diagnostics.udhr import load_udhr
+
+        tok = load_tokenizer(model)
+        t = tokenizer_fit(tok, load_udhr(None, target).lines, target)
+        s = tokenizer_fit(tok, load_udhr(None, source).lines, source)
+    except PGTError as exc:
+        logging.getLogger(__name__).info("fertility not measured (%s)", exc)
+        return None, None
+    ratio = t.fertility / s.fertility if t.unit == s.unit and s.fertility else None
+    return (t.fertility if t.unit == "word" else None), ratio
+
+
+def register(sub: argparse._SubParsersAction, add) -> None:
+    from polyglot_transfer.models.catalog import DEFAULT_EMBEDDER
+
+    p = add("recommend", "rank candidate source languages for a target, with the reasons", cmd_recommend,
+            RECOMMEND_EXAMPLES)
+    p.add_argument("--target", required=True, metavar="LANG")
+    p.add_argument("--candidates", default=None, metavar="LANG,LANG",
+                   help="candidate sources (default for NusaX targets: the other NusaX languages)")
+    p.add_argument("--model", default=DEFAULT_EMBEDDER, help="catalog name or model folder")
+    p.add_argument("--parallel", default=None, metavar="nusax|udhr|FILE",
+                   help="text for the model's view and subword overlap (default: nusax if every language has it, "
+                        "else udhr)")
+    p.add_argument("--train-sizes", default=None, metavar="LANG=N,...", help="labelled examples per candidate")
+    p.add_argument("--weights", action="append", default=[], metavar="FEATURE=W",
+                   help="override feature weights (see polyglot_transfer.diagnostics.recommend)")
+    p.add_argument("--no-uriel", action="store_true", help="skip URIEL+ (Swadesh lexical distance only)")
+    p.add_argument("--explain", type=int, default=3, help="explain the top N (default 3)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = add("plan", "plan setups from the resources you have and write a ready `pgt compare` config", cmd_plan,
+            PLAN_EXAMPLES)
+    p.add_argument("--target", required=True, metavar="LANG")
+    p.add_argument("--source", default="eng", metavar="LANG", help="language of the labelled data (default eng)")
+    p.add_argument("--labelled", type=int, default=0, help="labelled examples you have")
+    p.add_argument("--unlabelled", type=int, default=0, help="unlabelled target-language texts you have")
+    p.add_argument("--parallel", type=int, default=0, help="parallel sentences (source-target)")
+    p.add_argument("--documents", type=int, default=0, help="task documents for retrieval")
+    p.add_argument("--gpu", choices=["yes", "no"], default="no")
+    p.add_argument("--model", default=DEFAULT_EMBEDDER)
+    p.add_argument("--corpus", default=None, help="built-in task corpus for the config (agri_advice, nusax)")
+    p.add_argument("--train", default=None, metavar="FILE", help="labelled source-language file for the config")
+    p.add_argument("--test", default=None, metavar="FILE", help="labelled test file with a lang column")
+    p.add_argument("--documents-file", default=None, metavar="FILE", help="task documents for retrieval")
+    p.add_argument("--unlabelled-file", default=None, metavar="FILE", help="unlabelled target text (.txt/.jsonl)")
+    p.add_argument("--name", default=None, help="config name (default plan_<target>)")
+    p.add_argument("--no-fertility", action="store_true", help="do not measure tokenizer fertility on UDHR")
+    p.add_argument("--out", default=None, metavar="FILE", help="write the config here (YAML)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
