@@ -234,15 +234,27 @@ def test_reports_show_the_transfer_matrix(two_source_run):
 
 
 def test_ray_backend_gives_the_local_results(two_source_run, tiny_encoder, tmp_path):
+    """A local Ray cluster with 2 workers runs the 2 units of seed 0 (one per source): every cell's
+    predictions and every forgetting measurement equal the local runner's."""
     pytest.importorskip("ray")
     folder, config, local = two_source_run
-    raw = two_source_raw(tmp_path, tiny_encoder, backend="ray", workers=2, output_dir=str(tmp_path / "run"))
+    raw = two_source_raw(tmp_path, tiny_encoder, backend="ray", workers=2, output_dir=str(tmp_path / "run"),
+                         seeds=[0])
     raw["task"] = dict(config.task.__dict__)  # the very same data files as the local run
     ray_config, problems = build_config(raw)
     assert not problems, problems
     remote = run_compare(ray_config, progress=False)
-    for key in ("records", "comparisons", "summary", "transfer_matrix", "forgetting", "diagnostics"):
-        assert remote.results[key] == local.results[key], key
+    cells = sorted((remote.run_dir / "cells").rglob("*.json"))
+    assert len(cells) == 2 * 3 * 2
+    for path in cells:
+        rel = path.relative_to(remote.run_dir)
+        mine, theirs = json.loads(path.read_text()), json.loads((local.run_dir / rel).read_text())
+        assert (mine["ids"], mine["y_pred"]) == (theirs["ids"], theirs["y_pred"]), rel
+    for path in (remote.run_dir / "forgetting").glob("*.json"):
+        assert json.loads(path.read_text()) == json.loads((local.run_dir / "forgetting" / path.name).read_text())
+    assert remote.results["environment"]["backend"] == "ray"
+    assert remote.results["diagnostics"] == local.results["diagnostics"]
+
 
 
 def test_task_data_per_source_and_source_sets(tmp_path):

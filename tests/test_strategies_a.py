@@ -34,7 +34,8 @@ def toy(lang: str = "eng", n: int = 6, prefix: str = "") -> TextDataset:
     rows = []
     for label, words in (("animals", ANIMALS), ("crops", CROPS)):
         for i in range(n):
-            rows.append(make_example(f"{prefix}{lang}-{label}-{i}", f"{words[i % 6]} {words[(i + 2) % 6]}", label, lang))
+            text = f"{words[i % 6]} {words[(i + 2) % 6]}"
+            rows.append(make_example(f"{prefix}{lang}-{label}-{i}", text, label, lang))
     return TextDataset(rows, name=f"toy-{lang}")
 
 
@@ -84,7 +85,8 @@ def test_zero_shot_label_set_from_config_or_data() -> None:
 
 def _encoder_distance(strategy, reference) -> float:
     start = dict(reference.named_parameters())
-    return float(sum(((p.detach() - start[n].detach()) ** 2).sum() for n, p in strategy.model_.encoder.named_parameters()))
+    moved = strategy.model_.encoder.named_parameters()
+    return float(sum(((p.detach() - start[n].detach()) ** 2).sum() for n, p in moved))
 
 
 def test_l2sp_keeps_weights_closer_to_pretrained(tiny_encoder: Path, tiny_embedder) -> None:
@@ -109,6 +111,7 @@ def test_ewc_penalty_zero_at_start_positive_after_a_step(tiny_encoder: Path, tin
     strategy = build_strategy("full", {}, tiny_encoder, embedder=tiny_embedder)
     strategy.labels_ = ["animals", "crops"]
     strategy.model_ = model = strategy._build(2)
+    strategy._init_head_from_probe(strategy._tokenize(toy().texts), [0] * 6 + [1] * 6)  # a zero head gives F = 0
     fisher = fisher_diagonal(model, strategy._fisher_examples(toy(), strategy.labels_)())
     assert all(torch.all(f >= 0) for f in fisher.values())
     assert sum(float(f.sum()) for f in fisher.values()) > 0, "the Fisher information must not be all zeros"
@@ -151,10 +154,12 @@ def test_replay_mixes_source_examples(tiny_encoder: Path, tiny_embedder) -> None
 
 
 def test_full_config_errors(tiny_encoder: Path) -> None:
-    with pytest.raises(ConfigError, match=r"regularizer must be one of none, ewc, l2sp\. Got 'ewx'.*Did you mean 'ewc'"):
+    with pytest.raises(ConfigError, match=r"regularizer must be one of none, ewc, l2sp\. Got 'ewx'.*Did you mean"):
         build_strategy("full", {"regularizer": "ewx"}, tiny_encoder).fit(toy())
     with pytest.raises(ConfigError, match="init_head must be 'probe' or 'zeros'"):
         build_strategy("full", {"init_head": "random"}, tiny_encoder).fit(toy())
+    with pytest.raises(ConfigError, match="regularizer='ewc' needs init_head='probe'"):
+        build_strategy("full", {"init_head": "zeros", "regularizer": "ewc"}, tiny_encoder).fit(toy())
 
 
 def test_unsupported_family_raises_before_training(e5_path: Path, tmp_path: Path) -> None:
@@ -162,7 +167,7 @@ def test_unsupported_family_raises_before_training(e5_path: Path, tmp_path: Path
 
     decoder = build_tiny_decoder(tmp_path / "dec", e5_path)
     for name in ("full", "peft", "few_shot"):
-        with pytest.raises(UnsupportedError, match=r"supports task\(s\) \['classification'\] with \['encoder'\] models"):
+        with pytest.raises(UnsupportedError, match=r"\['classification'\] with \['encoder'\] models.* decoder model"):
             build_strategy(name, {}, decoder).fit(toy())
 
 
@@ -193,7 +198,7 @@ def test_qlora_refused_without_bitsandbytes_and_cuda(tiny_encoder: Path) -> None
 
 
 def test_peft_config_errors(tiny_encoder: Path) -> None:
-    with pytest.raises(ConfigError, match=r"peft.method must be one of lora, dora, ia3, prefix, qlora\. Got 'dorra'.*'dora'"):
+    with pytest.raises(ConfigError, match=r"one of lora, dora, ia3, prefix, qlora\. Got 'dorra'.*Did you mean 'dora'"):
         build_strategy("peft", {"method": "dorra"}, tiny_encoder).fit(toy())
     with pytest.raises(ConfigError, match="feedforward_modules only applies to method 'ia3'"):
         build_strategy("peft", {"feedforward_modules": ["output.dense"]}, tiny_encoder).fit(toy())
@@ -229,6 +234,11 @@ def test_few_shot_tunes_its_own_copy_and_saves_safetensors(tiny_encoder: Path, t
     assert not np.allclose(strategy.features(probe), before, atol=1e-4)  # the strategy's copy was tuned
     folder = strategy.save(tmp_path / "fs")
     assert (folder / "embedder" / "model.safetensors").is_file() and (folder / "head.safetensors").is_file()
+    frozen = build_strategy("few_shot", {"k": 4, "n_pairs": 8, "batch_size": 8, "train_embeddings": False},
+                            tiny_encoder, embedder=tiny_embedder).fit(toy())
+    trainable, total = frozen.trainable_parameters()
+    vocab = frozen.body_[0].auto_model.get_input_embeddings().weight
+    assert trainable == total - vocab.numel() and not vocab.requires_grad
     with pytest.raises(ConfigError, match=r"few_shot.loss must be one of cosine, mnrl\. Got 'mnlr'"):
         build_strategy("few_shot", {"loss": "mnlr"}, tiny_encoder).fit(toy())
 
@@ -255,8 +265,8 @@ def test_sample_mixture_follows_weights() -> None:
 def test_multi_source_delegates_to_its_base(tmp_path: Path) -> None:
     emb = HashEmbedder(dim=64)
     data = TextDataset.concat([toy("eng"), toy("ind")])
-    strategy = build_strategy("multi_source", {"sources": {"eng": 1, "ind": 1}, "base": {"strategy": "head", "C": 10.0}},
-                              "hash", embedder=emb).fit(data)
+    config = {"sources": {"eng": 1, "ind": 1}, "base": {"strategy": "head", "C": 10.0}}
+    strategy = build_strategy("multi_source", config, "hash", embedder=emb).fit(data)
     assert strategy.base_.name == "head" and strategy.base_.config.C == 10.0
     texts = ["goat", "rice beans"]
     np.testing.assert_array_equal(strategy.predict_proba(texts), strategy.base_.predict_proba(texts))

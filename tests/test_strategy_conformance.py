@@ -133,7 +133,7 @@ def _full_counts(s: Strategy) -> tuple[int, int]:
 
 
 def _few_shot_counts(s: Strategy) -> tuple[int, int]:
-    body = sum(p.numel() for p in s.body_.parameters())
+    body = sum(p.numel() for p in s.body_.parameters())  # train_embeddings=True (default): every weight
     return body + (s.body_.get_sentence_embedding_dimension() + 1) * len(s.labels_), s.trainable_parameters()[0]
 
 

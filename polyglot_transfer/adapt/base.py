@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,9 +36,10 @@ def config_from_dict(config_class: type, params: dict[str, Any], where: str) -> 
     if problems:
         raise ConfigError("\n".join(problems))
     config = config_class(**params)
-    for name, f in fields.items():
+    hints = typing.get_type_hints(config_class)  # resolves string annotations (from __future__ import annotations)
+    for name in fields:
         value = getattr(config, name)
-        expected = f.type if isinstance(f.type, type) else None
+        expected = hints.get(name) if isinstance(hints.get(name), type) else None
         if expected in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError(f"{where}.{name} must be a number. Got {value!r} instead.")
         if expected is int and isinstance(value, float) and not value.is_integer():

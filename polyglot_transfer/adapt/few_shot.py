@@ -4,7 +4,7 @@
 2. ``n_pairs`` text pairs are built from them: half from the same label (similarity 1), half from
    different labels (similarity 0) for ``loss="cosine"`` (CosineSimilarityLoss); or same-label
    (anchor, positive) pairs with in-batch negatives for ``loss="mnrl"`` (MultipleNegativesRankingLoss);
-3. the whole embedder is fine-tuned on them with the sentence-transformers trainer (a transformers
+3. the whole embedder (optionally all but its word embeddings) is fine-tuned on them with the sentence-transformers trainer (a transformers
    Trainer, so accelerate / torchrun work unchanged);
 4. a logistic regression is fitted on the tuned embeddings of ALL training examples.
 
@@ -46,6 +46,7 @@ class FewShotConfig:
     warmup_ratio: float = 0.1
     loss: str = "cosine"  # "cosine" | "mnrl"
     max_length: int = 64
+    train_embeddings: bool = True  # False: freeze the word embeddings (most of a multilingual model; faster)
     C: float = 1.0  # inverse L2 strength of the logistic-regression head
 
 
@@ -111,6 +112,12 @@ class FewShotStrategy(Strategy):
         body = SentenceTransformer(str(folder), device="cuda" if torch.cuda.is_available() else "cpu",
                                    trust_remote_code=False)
         body.max_seq_length = self.config.max_length
+        if not self.config.train_embeddings:
+            for module in body.modules():
+                embeddings = module.get_input_embeddings() if hasattr(module, "get_input_embeddings") else None
+                if embeddings is not None:
+                    embeddings.weight.requires_grad_(False)
+                    break
         self.prompt_ = (getattr(body, "prompts", None) or {}).get("query", "")
         return body
 
@@ -194,9 +201,10 @@ class FewShotStrategy(Strategy):
         return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def trainable_parameters(self) -> tuple[int, int]:
-        """(trainable, total): every embedder weight plus the head's (dim + 1) * n_labels."""
-        body = sum(p.numel() for p in self.body_.parameters())
-        return body + self.coef_.size + self.intercept_.size, body + self.coef_.size + self.intercept_.size
+        """(trainable, total): the embedder weights tuned (all, or all but the word embeddings) + the head's."""
+        head = int(self.coef_.size + self.intercept_.size)
+        params = list(self.body_.parameters())
+        return sum(p.numel() for p in params if p.requires_grad) + head, sum(p.numel() for p in params) + head
 
     def _save_weights(self, folder: Path) -> None:
         from safetensors.numpy import save_file

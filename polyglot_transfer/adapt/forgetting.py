@@ -260,7 +260,8 @@ class _Penalty:
             term = diff.sum()
             total = term if total is None else total + term
         if total is None:
-            raise ConfigError("None of the anchored parameters were found in the model: was it rebuilt after anchoring?")
+            raise ConfigError("None of the anchored parameters were found in the model: was it rebuilt after "
+                              "anchoring? Build the penalty from the model that is trained.")
         return torch.as_tensor(0.5 * self.lam, device=total.device) * total
 
 

@@ -102,16 +102,22 @@ class FullStrategy(LoraStrategy):
         if c.regularizer not in REGULARIZERS:
             problems.append(f"{self.name}.regularizer must be one of {', '.join(REGULARIZERS)}. Got "
                             f"{c.regularizer!r} instead.{did_you_mean(str(c.regularizer), REGULARIZERS)}")
-        if c.reg_lambda < 0:
-            problems.append(f"{self.name}.reg_lambda must be >= 0. Got {c.reg_lambda!r} instead.")
-        if not 0.0 <= c.replay < 1.0:
-            problems.append(f"{self.name}.replay must be in [0, 1). Got {c.replay!r} instead.")
-        for key in ("epochs", "learning_rate"):
-            if getattr(c, key) <= 0:
-                problems.append(f"{self.name}.{key} must be > 0. Got {getattr(c, key)!r} instead.")
-        for key in ("batch_size", "max_length", "ewc_samples"):
-            if getattr(c, key) < 1:
-                problems.append(f"{self.name}.{key} must be an int >= 1. Got {getattr(c, key)!r} instead.")
+        if c.regularizer == "ewc" and c.init_head != "probe":
+            problems.append(f"{self.name}.regularizer='ewc' needs init_head='probe': with a zero-initialised head the "
+                            "Fisher information of every encoder weight is zero, so EWC would do nothing.")
+        ranges = {  # key: (low, high, low_inclusive, integer)
+            "epochs": (0.0, None, False, False), "learning_rate": (0.0, None, False, False),
+            "reg_lambda": (0.0, None, True, False), "replay": (0.0, 1.0, True, False),
+            "weight_decay": (0.0, None, True, False), "warmup_ratio": (0.0, 1.0, True, False),
+            "batch_size": (1, None, True, True), "max_length": (1, None, True, True), "ewc_samples": (1, None, True, True),
+        }
+        for key, (low, high, inclusive, integer) in ranges.items():
+            value = getattr(c, key, None)
+            kind = "an int" if integer else "a number"
+            bounds = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
+            bad_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+            if bad_type or (value < low if inclusive else value <= low) or (high is not None and value >= high):
+                problems.append(f"{self.name}.{key} must be {kind} {bounds}. Got {value!r} instead.")
         if problems:
             raise ConfigError("\n".join(problems))
 

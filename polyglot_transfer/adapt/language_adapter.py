@@ -215,7 +215,7 @@ class LanguageAdapterStrategy(Strategy):
         from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, Trainer
 
         self._activate([name])
-        _only_trainable(self.peft_, [name])
+        _only_trainable(self.classifier_, [name])  # this language's LoRA weights only (not the head)
         ds = Dataset.from_dict(self._tokenize(texts))
         if self.objective_ == "mlm":
             model = self.peft_

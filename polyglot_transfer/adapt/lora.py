@@ -97,7 +97,6 @@ class LoraStrategy(Strategy):
                 report_to=[],
                 logging_strategy="epoch",
                 disable_tqdm=True,
-                use_cpu=True,
                 dataloader_num_workers=0,
             )
             trainer = Trainer(

@@ -134,7 +134,13 @@ class MultiSourceStrategy(Strategy):
 
     def fit(self, train: TextDataset, **fit_kwargs: Any) -> MultiSourceStrategy:
         """Sample the mixture from `train` and fit the base strategy on it (`fit_kwargs` go to the base)."""
+        from polyglot_transfer.adapt.full import check_support
+        from polyglot_transfer.models.provision import resolve_model
+
         self._check_train(train)
+        model_free = self.embedder is not None and getattr(self.embedder, "path", None) is None  # HashEmbedder
+        if not model_free:
+            check_support(self, resolve_model(self.model))
         mixture, self.mixture_ = sample_mixture(train, self.sources_, size=self.config.size, seed=self.seed)
         logger.info("multi_source: mixture %s -> base %s", self.mixture_, self.base_name_)
         self.base_ = self._make_base().fit(mixture, **fit_kwargs)

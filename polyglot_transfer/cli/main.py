@@ -46,6 +46,8 @@ def _configure_output(verbose: int, quiet: bool) -> None:
         handler = logging.StreamHandler()
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("polyglot_transfer").setLevel(level)
+    for noisy in ("bm25s", "faiss", "sentence_transformers", "transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import transformers

@@ -174,7 +174,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
         return 0
     rows = [[s.name, "yes" if s.in_config else "no (needs data)",
-             (s.adapt or {}).get("strategy", "-"), "yes" if s.retrieval else "-", s.reasoning] for s in plan.setups]
+             (s.adapt or {}).get("strategy", "-"), "yes" if s.retrieval else "-", s.reasoning.split(". ")[0].split("; ")[0]] for s in plan.setups]
     console = _console()
     console.print(_table(f"Plan for {target} (source {source})", ["setup", "in config", "strategy", "retrieval",
                                                                    "why"], rows))

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyglot_transfer.errors import DataError, LanguageError
+from polyglot_transfer.errors import DataError
 from polyglot_transfer.languages import resolve_language
 
 logger = logging.getLogger(__name__)
@@ -293,10 +293,7 @@ def language_distances(
     a: str, b: str, *, swadesh_root: str | Path | None = None, use_uriel: bool = True
 ) -> LanguageDistances:
     """Every distance between languages `a` and `b` that the available data supports."""
-    try:
-        ca, cb = resolve_language(a).code, resolve_language(b).code
-    except LanguageError:
-        raise
+    ca, cb = resolve_language(a).code, resolve_language(b).code
     out = LanguageDistances(a=ca, b=cb)
     if use_uriel and _uriel() is not None:
         for kind in URIEL_DISTANCES:

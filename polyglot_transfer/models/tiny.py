@@ -17,7 +17,7 @@ from polyglot_transfer.errors import ModelError
 def _copy_tokenizer(source: Path, out: Path) -> None:
     copied = False
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                 "sentencepiece.bpe.model", "tokenizer.model"):
+                 "sentencepiece.bpe.model", "tokenizer.model", "chat_template.jinja", "merges.txt", "vocab.json"):
         if (source / name).is_file():
             shutil.copy(source / name, out / name)
             copied = True

@@ -1,0 +1,103 @@
+"""Index folders as a user handles them: build from a file, add, delete, search, describe.
+
+These are the operations behind `pgt index build|add|delete|search|info`. Documents come from a
+JSONL / CSV / TSV file (canonical columns text, id, lang, label; any other column becomes metadata),
+long ones are chunked on sentence boundaries, and every write goes through the index's atomic,
+locked save.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.errors import ConfigError, DataError
+from polyglot_transfer.retrieval.chunking import chunk_documents
+from polyglot_transfer.retrieval.embedder import Embedder
+from polyglot_transfer.retrieval.faiss_index import VectorIndex, add_to_saved_index
+
+SEARCH_MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
+
+
+def _documents(data: TextDataset, max_chars: int | None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    metas = [{**e.meta, "source_id": e.id, "lang": e.lang, **({"label": e.label} if e.label else {})} for e in data]
+    if not max_chars:
+        return data.texts, metas, data.ids
+    texts, chunk_metas = chunk_documents(data.texts, metas, max_chars=max_chars, overlap_chars=max_chars // 5)
+    keys = [f"{m['source_id']}#{m['chunk']}" for m in chunk_metas]
+    return texts, chunk_metas, keys
+
+
+def load_documents(path: str | Path, *, columns: dict[str, str] | None = None, lang: str | None = None) -> TextDataset:
+    from polyglot_transfer.data.loaders import load_table
+
+    return load_table(path, columns=columns, lang=lang)
+
+
+def build_index(
+    folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
+    metric: str = "cosine", max_chars: int | None = 1000, force: bool = False,
+) -> VectorIndex:
+    """Embed `data` (passage prompt) into a new index saved at `folder`."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
+                          "or --force to replace it.")
+    embedder = Embedder(model)
+    texts, metas, keys = _documents(data, max_chars)
+    index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
+                        expected_size=len(texts))
+    index.add(embedder.encode_passages(texts), texts, metas, keys=keys)
+    index.save(folder)
+    return index
+
+
+def add_documents(folder: str | Path, data: TextDataset, *, max_chars: int | None = 1000) -> list[int]:
+    """Add documents to a saved index with the embedder it was built with (safe with concurrent writers)."""
+    info = index_info(folder)
+    embedder = Embedder(info["embedder"]["model"])
+    texts, metas, keys = _documents(data, max_chars)
+    return add_to_saved_index(folder, embedder.encode_passages(texts), texts, metas, keys=keys,
+                              expected_embedder=embedder.identity)
+
+
+def delete_documents(folder: str | Path, ids: list[int]) -> int:
+    from polyglot_transfer.fileio import file_lock
+
+    with file_lock(Path(folder) / ".lock"):
+        index = VectorIndex.load(folder)
+        removed = index.delete(ids)
+        index._save_locked(Path(folder))
+    return removed
+
+
+def search_index(
+    folder: str | Path, queries: list[str], *, k: int = 5, mode: str = "dense", where: dict[str, Any] | None = None
+) -> list[list[dict[str, Any]]]:
+    """Search a saved index; each hit is {text, score, metadata...}. `mode` adds BM25 or hybrid fusion."""
+    if mode not in SEARCH_MODES:
+        from polyglot_transfer.errors import did_you_mean
+
+        raise ConfigError(f"Unknown search mode {mode!r}.{did_you_mean(mode, SEARCH_MODES)} Use one of {SEARCH_MODES}.")
+    info = index_info(folder)
+    embedder = Embedder(info["embedder"]["model"])
+    index = VectorIndex.load(folder, expected_embedder=embedder.identity)
+    from polyglot_transfer.retrieval.hybrid import HybridRetriever
+
+    retriever = HybridRetriever(index=index, embedder=embedder, mode=mode, k=k, where=where)
+    return [[{"text": d.page_content, **d.metadata} for d in docs] for docs in retriever.retrieve_batch(queries)]
+
+
+def index_info(folder: str | Path) -> dict[str, Any]:
+    """The manifest of the live version of a saved index (no vectors loaded)."""
+    folder = Path(folder)
+    current = folder / "CURRENT"
+    manifest = folder / current.read_text().strip() / "manifest.json" if current.is_file() else folder / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"{folder} is not an index folder (no manifest). Build one with `pgt index build`.")
+    try:
+        return json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{manifest} is corrupt ({exc}); rebuild the index.") from None
