@@ -16,7 +16,7 @@ size, subword overlap / fertility on the NusaX-MT *valid* split, and the model's
 same parallel split. Each language's texts are encoded ONCE and cached as .npy under --cache, so a
 rerun only refits the heads (seconds).
 
-    python benchmarks/recommend_nusax.py --out results/recommend_nusax
+    python benchmarks/recommend_nusax.py --out benchmarks/results/recommend_nusax
     python benchmarks/recommend_nusax.py --encode-only          # fill the embedding cache
 """
 
@@ -119,7 +119,9 @@ def evaluate(matrix: dict, recommendations: dict, bar: float) -> dict:
         f1 = {s: matrix[s][target] for s in matrix if s != target}
         best = max(f1, key=f1.get)
         top = recs[0]["source"]
-        rho = spearmanr([r["score"] for r in recs], [f1[r["source"]] for r in recs]).statistic
+        scores = [r["score"] for r in recs]
+        rho = (spearmanr(scores, [f1[r["source"]] for r in recs]).statistic
+               if max(scores) > min(scores) else float("nan"))  # constant scores: no ranking at all
         per_target[target] = {
             "best_source": best,
             "best_f1": f1[best],
@@ -138,9 +140,38 @@ def evaluate(matrix: dict, recommendations: dict, bar: float) -> dict:
         "n_targets": len(per_target),
         "mean_regret": float(np.mean(regrets)),
         "max_regret": float(np.max(regrets)),
-        "mean_spearman": float(np.mean([v["spearman"] for v in per_target.values()])),
+        "mean_spearman": float(np.nanmean([v["spearman"] for v in per_target.values()]))
+        if any(np.isfinite(v["spearman"]) for v in per_target.values()) else float("nan"),
+        "n_targets_with_ranking": int(sum(np.isfinite(v["spearman"]) for v in per_target.values())),
         "bar_points": bar,
     }
+
+
+def rescore(recommendations: dict, weights: dict[str, float]) -> dict:
+    """Re-rank the already computed raw features with other weights (same z-score rule as the recommender)."""
+    from polyglot_transfer.diagnostics.recommend import FEATURES, _zscores
+
+    out = {}
+    for target, recs in recommendations.items():
+        z = {f: _zscores({r["source"]: r["features"][f] for r in recs}) for f in FEATURES}
+        scored = [{"source": r["source"],
+                   "score": sum(w * FEATURES[f][0] * z[f][r["source"]] for f, w in weights.items() if w)}
+                  for r in recs]
+        out[target] = sorted(scored, key=lambda r: (-r["score"], r["source"]))
+    return out
+
+
+def ablation(matrix: dict, recommendations: dict, bar: float) -> dict:
+    """Each feature alone, and the default weights without each feature (how robust is the result?)."""
+    from polyglot_transfer.diagnostics.recommend import DEFAULT_WEIGHTS
+
+    rows = {}
+    for feature in DEFAULT_WEIGHTS:
+        for label, weights in ((f"only {feature}", {feature: 1.0}),
+                               (f"without {feature}", {**DEFAULT_WEIGHTS, feature: 0.0})):
+            ev = evaluate(matrix, rescore(recommendations, weights), bar)
+            rows[label] = {k: ev[k] for k in ("n_within_bar", "mean_regret", "mean_spearman", "n_targets_with_ranking")}
+    return rows
 
 
 def baselines(matrix: dict, targets: list[str], bar: float) -> dict:
@@ -179,6 +210,14 @@ def markdown(summary: dict, matrix: dict, meta: dict) -> str:
     lines += ["", "Baselines (fixed source for every target):", ""]
     for name, b in summary["baselines"].items():
         lines.append(f"- {name}: mean regret {b['mean_regret']:.2f}, within bar {b['n_within_bar']} / {ev['n_targets']}")
+    lines += ["", "## Ablation (same features, other weights; computed after the main result, not used to pick it)", "",
+              "Targets where a weighting gives every candidate the same score (a feature without spread or data) have",
+              "no ranking: top-1 is then the alphabetically first candidate, so their bar count means nothing.", "",
+              "| weights | within bar | mean regret | mean Spearman | targets with a ranking |",
+              "|---|---:|---:|---:|---:|"]
+    for name, a in summary["ablation"].items():
+        lines.append(f"| {name} | {a['n_within_bar']} / {ev['n_targets']} | {a['mean_regret']:.2f} | "
+                     f"{a['mean_spearman']:.2f} | {a['n_targets_with_ranking']} |")
     langs = list(matrix)
     lines += ["", "## Transfer matrix (rows: source, columns: target; macro-F1)", "",
               "| source \\ target | " + " | ".join(l.split("_")[0] for l in langs) + " |",
@@ -187,7 +226,7 @@ def markdown(summary: dict, matrix: dict, meta: dict) -> str:
         lines.append(f"| {s} | " + " | ".join(f"{matrix[s][t]:.1f}" for t in langs) + " |")
     lines += ["", "## Why each top-1 was chosen", ""]
     for t, recs in summary["recommendations"].items():
-        lines.append(f"- **{t}** -> {recs[0]['source']}: {recs[0]['explanation']}")
+        lines.append(f"- **{t}**: {recs[0]['explanation']}")
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="NusaX folder (default: the shared corpora's nusax)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--cache", default=".cache/recommend_nusax", help="embedding cache folder (.npy files)")
-    parser.add_argument("--out", default="results/recommend_nusax", help="folder for results.json and results.md")
+    parser.add_argument("--out", default="benchmarks/results/recommend_nusax", help="folder for results.json and results.md")
     parser.add_argument("--per-label", type=int, default=100, help="training examples per label and source")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds for the subsample and the head")
     parser.add_argument("--bar", type=float, default=3.0, help="regret bar in macro-F1 points")
@@ -243,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         summary = {"meta": meta, "matrix": matrix, "evaluation": evaluation,
                    "baselines": baselines(matrix, list(NUSAX_LOCAL_LANGUAGES), args.bar),
+                   "ablation": ablation(matrix, recommendations, args.bar),
                    "recommendations": recommendations}
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -140,7 +140,8 @@ def two_source_run(tiny_encoder, tmp_path_factory):
 
 def test_cells_are_keyed_by_seed_source_setup_language(two_source_run):
     _, config, result = two_source_run
-    cells = sorted(p.relative_to(result.run_dir / "cells").as_posix() for p in (result.run_dir / "cells").rglob("*.json"))
+    root = result.run_dir / "cells"
+    cells = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.json"))
     assert len(cells) == 2 * 2 * 3 * 2
     assert "seed1/swh_Latn/lora/eng_Latn.json" in cells
     cell = json.loads((result.run_dir / "cells/seed1/swh_Latn/lora/eng_Latn.json").read_text())
@@ -221,7 +222,8 @@ def test_tokenizer_diagnostics_per_target(two_source_run):
     for d in diags:
         assert d["fertility"] > 0 and set(d["source_fertility"]) == {"eng_Latn", "swh_Latn"}
     # English is compared with the other source (Swahili) only, never with itself
-    assert any("Swahili" in n for n in diags[0]["notes"]) and not any("English (target)" in n for n in diags[0]["notes"])
+    notes = diags[0]["notes"]
+    assert any("Swahili" in n for n in notes) and not any("English (target)" in n for n in notes)
     assert json.loads((result.run_dir / "diagnostics.json").read_text()) == diags
 
 

@@ -75,7 +75,8 @@ def test_closest_candidate_ranks_first_and_the_explanation_names_its_features() 
 def test_missing_model_view_is_neutral_and_reported() -> None:
     texts, _ = _toy(np.random.default_rng(1))
     recs = recommend_sources("jav", "sun,eng", parallel=texts, config=RecommendConfig(weights=dict(NO_TYPOLOGY)))
-    assert all(r.features["model_similarity"] is None and "model_similarity" in r.missing for r in recs)
+    assert all(r.features["model_similarity"] is None and r.contributions["model_similarity"] == 0 for r in recs)
+    assert all("model_similarity" not in r.missing for r in recs), "absent for all: said once, not per candidate"
     assert "the model's own view is not used" in recs[0].explanation
     assert recs[0].source == "sun_Latn"  # subword overlap alone decides
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from polyglot_transfer.errors import ConfigError
 
@@ -65,10 +66,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for d in report.languages:
-        ratio = next((n.split(" (")[0] for n in d.vs_source if "x the pieces" in n), "source")
+        found = [m.group(1) for n in d.vs_source for m in [re.search(r" needs ([0-9.]+x) the pieces", n)] if m]
+        ratio = "source" if d.lang == report.source else (f"{found[0]} fertility" if found else "other unit")
         rows.append([f"{d.name} ({d.lang})", str(d.n_texts), f"{d.fit.fertility:.2f}/{d.fit.unit}",
-                     f"{d.fit.char_coverage:.1%}", ratio.split(" needs ")[-1] if " needs " in ratio else ratio,
-                     str(len(d.flags))])
+                     f"{d.fit.char_coverage:.1%}", ratio, str(len(d.flags))])
     console.print(_table(f"Tokenizer fit ({report.model}; source {report.source})",
                          ["language", "texts", "fertility", "char coverage", "vs source", "flags"], rows))
     gap_rows = []

@@ -41,7 +41,10 @@ def _configure_output(verbose: int, quiet: bool) -> None:
     try:
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(show_path=False, show_time=False, markup=False)
+        from rich.console import Console
+
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False,
+                                               markup=False)
     except ImportError:  # pragma: no cover - rich is a dependency
         handler = logging.StreamHandler()
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)

@@ -113,11 +113,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     short = {"model_similarity": "model sim", "subword_overlap": "subword ovl", "fertility_ratio": "fert ratio",
              "train_size": "log n", "genetic_distance": "genetic", "featural_distance": "typol",
              "geographic_distance": "geo", "lexical_distance": "lexical"}
-    rows = [[str(r.rank), r.source, f"{r.score:+.2f}",
+    rows = [[r.source, str(r.rank), f"{r.score:+.2f}",
              *["-" if r.features[f] is None else f"{r.features[f]:.2f}" for f in shown]] for r in recs]
     console = _console()
     console.print(_table(f"Source languages for {target} ({kind} text for the model's view)",
-                         ["#", "source", "score", *[short[f] for f in shown]], rows))
+                         ["source", "#", "score", *[short[f] for f in shown]], rows))
     for r in recs[: args.explain]:
         console.print(f"* {r.explanation}", markup=False)
     return 0

@@ -312,12 +312,17 @@ def recommend_sources(
             notes.append("URIEL+ not used (urielplus is not installed or use_uriel=False): genealogical "
                          "relatedness comes from the offline Swadesh lexical distance only")
 
+    absent = [f for f in FEATURES if weight.get(f, 0) > 0 and all(v is None for v in raw[f].values())]
+    if absent:
+        notes.append(f"no data for any candidate on {', '.join(absent)} (not used)")
+
     # z-scores and scores
     z = {f: _zscores(raw[f]) for f in FEATURES}
     recs = []
     for c in cands:
         contributions = {f: weight.get(f, 0.0) * FEATURES[f][0] * z[f][c] for f in FEATURES if weight.get(f, 0) > 0}
-        missing = [f for f in contributions if raw[f][c] is None]
+        # a feature no candidate has (e.g. no training sizes given) is not news for each one: say it once
+        missing = [f for f in contributions if raw[f][c] is None and any(v is not None for v in raw[f].values())]
         recs.append(Recommendation(
             source=c, rank=0, score=float(sum(contributions.values())),
             features={f: raw[f][c] for f in FEATURES}, z={f: z[f][c] for f in FEATURES},

@@ -593,6 +593,10 @@ def _transfer_html(view: _View) -> str:
              + (f"{MARK_BETTER} positive / {MARK_WORSE} negative transfer: significantly better / worse than "
                 f"{_e(tm.baseline)} trained on the same source (Holm-corrected across targets); no mark: "
                 "inconclusive." if tm.baseline else "No baseline was set, so cells are not labelled.") + "</p>"]
+    values = [v for _, cells in tm.setups for c in cells.values() if (v := _num(c.get("value"))) is not None]
+    vmin, vmax = (min(values), max(values)) if values else (None, None)  # one colour scale for every setup
+    if vmin is not None and vmin == vmax:
+        vmin, vmax = None, None
     for setup, cells in tm.setups:
         title = _setup_header(view, setup) if setup == tm.baseline else setup
         matrix = [[_num(cells[(s, t)].get("value")) if (s, t) in cells else None for t in tm.targets]
@@ -601,20 +605,21 @@ def _transfer_html(view: _View) -> str:
         if any(v is not None for row in matrix for v in row):
             svg = plots.heatmap(matrix, [_source_label(view, s) for s in tm.sources],
                                 [view.lang_label(t) for t in tm.targets], f"{title}: {mlabel} by source and target",
-                                colorbar_label=mlabel, key=f"transfer-{setup}")
+                                vmin=vmin, vmax=vmax, colorbar_label=mlabel, key=f"transfer-{setup}")
             parts.append(_figure("transfer", setup, svg, f"{mlabel} of {setup} trained on each source (row) and "
                                  "tested on each target (column); darker means better. Grey squares were not run.",
                                  wide=True))
         rows = []
         for src in tm.sources:
-            row = [f'<th scope="row" class="lang">{_e(_source_label(view, src))}<span class="code">{_e(src)}</span></th>']
+            name = _e(_source_label(view, src))
+            row = [f'<th scope="row" class="lang">{name}<span class="code">{_e(src)}</span></th>']
             for tgt in tm.targets:
                 c = cells.get((src, tgt))
                 label = str(c.get("label") or "") if c is not None else ""
                 cls = {"positive": "better", "negative": "worse"}.get(label, "")
                 text = _e(_transfer_cell_text(c)) + (f" {_TRANSFER_MARKS[label]}" if label in _TRANSFER_MARKS else "")
                 if c is not None and _num(c.get("gap")) is not None and not c.get("in_language"):
-                    text += f'<span class="ci">gap {float(c["gap"]):+.2f}</span>'
+                    text += f' <span class="ci">gap {float(c["gap"]):+.2f}</span>'
                 tip = f"{label} transfer" if label in ("positive", "negative", "inconclusive") else label
                 row.append(f'<td class="cell {cls}" title="{_e(tip)}">{text}</td>')
             rows.append(row)
