@@ -117,14 +117,14 @@ def test_ewc_penalty_zero_at_start_positive_after_a_step(tiny_encoder: Path, tin
     assert sum(float(f.sum()) for f in fisher.values()) > 0, "the Fisher information must not be all zeros"
     assert not any(n.startswith("head.") for n in fisher), "the head is not anchored"
     penalty = EWCPenalty(model, 100.0, fisher)
-    assert float(penalty(model)) == 0.0
+    assert penalty(model).item() == 0.0
     enc = strategy.tokenizer_([strategy.prompt_ + t for t in toy().texts], padding=True, return_tensors="pt")
     out = model(enc["input_ids"], enc["attention_mask"], labels=torch.tensor([0] * 6 + [1] * 6))
     out["loss"].backward()
     torch.optim.SGD(model.parameters(), lr=0.5).step()
-    assert float(penalty(model)) > 0
+    assert penalty(model).item() > 0
     l2sp = L2SPPenalty(model, 1.0)
-    assert float(l2sp(model)) == 0.0
+    assert l2sp(model).item() == 0.0
 
 
 def test_ewc_through_the_trainer(tiny_encoder: Path, tiny_embedder) -> None:

@@ -115,7 +115,6 @@ FIT_PARAMS: dict[str, dict[str, Any]] = {
 EXTRA_FIT_KWARGS: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {}
 MODEL_FIXTURE: dict[str, str] = {"continued_pretraining": "tiny_mlm_encoder"}
 NOT_TRAINED = {"zero_shot", "prompting"}
-KNOWN_UNDECLARED = {"head", "lora"}  # base-owned strategies still to declare tasks / model_families
 MIN_TRAIN_SCORE = 0.75
 
 
@@ -228,8 +227,6 @@ ALL = sorted(STRATEGIES)
 def test_declares_tasks_and_model_families(name: str) -> None:
     cls = STRATEGIES.get(name)
     tasks, families = getattr(cls, "tasks", None), getattr(cls, "model_families", None)
-    if name in KNOWN_UNDECLARED and tasks is None and families is None:
-        pytest.skip(f"{name} does not declare tasks / model_families yet (base-owned file)")
     assert tasks and all(isinstance(t, str) for t in tasks), f"{name}.tasks must be a non-empty set, got {tasks!r}"
     assert families and set(families) <= {"encoder", "decoder", "encoder-decoder"}, \
         f"{name}.model_families must be a non-empty subset of encoder/decoder/encoder-decoder, got {families!r}"

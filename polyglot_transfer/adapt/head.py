@@ -24,6 +24,8 @@ class HeadStrategy(Strategy):
 
     name = "head"
     config_class = HeadConfig
+    tasks = frozenset({"classification"})
+    model_families = frozenset({"encoder"})
 
     def _embedder(self):
         if self.embedder is None:

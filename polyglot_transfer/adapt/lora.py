@@ -45,6 +45,8 @@ class LoraStrategy(Strategy):
 
     name = "lora"
     config_class = LoraConfig
+    tasks = frozenset({"classification"})
+    model_families = frozenset({"encoder"})
 
     def _build(self, num_labels: int):
         import torch
@@ -54,7 +56,10 @@ class LoraStrategy(Strategy):
 
         from polyglot_transfer.adapt.encoder_classifier import EncoderClassifier
 
+        from polyglot_transfer.adapt.full import check_support
+
         path = resolve_model(self.model)
+        check_support(self, path)
         torch.manual_seed(self.seed)
         self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
         self.prompt_ = read_prompts(path).get("query", "")
@@ -70,6 +75,7 @@ class LoraStrategy(Strategy):
         return self.tokenizer_([self.prompt_ + t for t in texts], truncation=True, max_length=self.config.max_length)
 
     def fit(self, train: TextDataset) -> LoraStrategy:
+        import torch
         from datasets import Dataset
         from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
@@ -98,6 +104,7 @@ class LoraStrategy(Strategy):
                 logging_strategy="epoch",
                 disable_tqdm=True,
                 dataloader_num_workers=0,
+                use_cpu=not torch.cuda.is_available(),
             )
             trainer = Trainer(
                 model=self.model_, args=args, train_dataset=ds,
