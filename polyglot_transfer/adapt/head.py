@@ -37,7 +37,12 @@ class HeadStrategy(Strategy):
     def fit(self, train: TextDataset) -> HeadStrategy:
         from sklearn.linear_model import LogisticRegression
 
+        from polyglot_transfer.adapt.full import check_support
+        from polyglot_transfer.models.provision import resolve_model
+
         labels = self._check_train(train)
+        if self.embedder is None:  # a shared embedder was already checked by whoever built it
+            check_support(self, resolve_model(self.model))
         x = self._embedder().encode_queries(train.texts)
         clf = LogisticRegression(
             C=self.config.C, max_iter=self.config.max_iter, class_weight=self.config.class_weight,
