@@ -101,7 +101,7 @@ def main() -> None:
     def plain_head():
         x = raw.encode(["query: " + t for t in train.texts], normalize_embeddings=True)
         clf = LogisticRegression(max_iter=2000).fit(x, train.labels)
-        return clf.predict(plain_vec)
+        return clf.predict(raw.encode(["query: " + t for t in test.texts], normalize_embeddings=True))
 
     plain_pred, t_plain = timed(plain_head)
     ours._cache.clear()

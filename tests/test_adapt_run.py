@@ -33,3 +33,63 @@ def test_pgt_adapt_trains_saves_and_scores(tiny_encoder, tmp_path, capsys):
     assert "Run folder" in out and "Swahili" in out
     saved = list((tmp_path / "run" / "models").rglob("strategy.json"))
     assert len(saved) == 1 and (saved[0].parent / "head.safetensors").is_file()
+
+
+def test_predictions_are_routed_to_a_languages_own_parts():
+    from polyglot_transfer.adapt.base import predict_for_language
+
+    class PerLanguage:
+        languages = ["yor_Latn"]
+
+        def predict_proba(self, texts, lang=None):
+            return lang
+
+    class Plain:
+        def predict_proba(self, texts):
+            return "plain"
+
+    assert predict_for_language(PerLanguage(), ["x"], "yor_Latn") == "yor_Latn"
+    assert predict_for_language(PerLanguage(), ["x"], "hau_Latn") is None  # no adapter: language-neutral
+    assert predict_for_language(Plain(), ["x"], "yor_Latn") == "plain"
+
+
+def test_interrupted_lora_training_resumes_from_its_checkpoint(tiny_encoder, tmp_path):
+    """A kill mid-training loses at most the epoch in progress: the next fit resumes from the checkpoint."""
+    from transformers import TrainerCallback
+
+    from polyglot_transfer.adapt import build_strategy
+    from polyglot_transfer.data.loaders import load_table
+
+    train = load_table(write_toy_task(tmp_path / "data")["train"])
+    params = {"epochs": 3, "batch_size": 8}
+
+    class StopAfterFirstEpoch(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise KeyboardInterrupt  # as if the process were killed right after the first checkpoint
+
+    import transformers
+
+    original = transformers.Trainer.__init__
+
+    def with_stop(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.add_callback(StopAfterFirstEpoch)
+
+    first = build_strategy("lora", params, tiny_encoder, seed=0)
+    first.checkpoint_dir = tmp_path / "ckpt"
+    transformers.Trainer.__init__ = with_stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            first.fit(train)
+    finally:
+        transformers.Trainer.__init__ = original
+    assert list((tmp_path / "ckpt").glob("checkpoint-*"))
+
+    resumed = build_strategy("lora", params, tiny_encoder, seed=0)
+    resumed.checkpoint_dir = tmp_path / "ckpt"
+    resumed.fit(train)
+    fresh = build_strategy("lora", params, tiny_encoder, seed=0).fit(train)
+    assert len(resumed.train_loss_) == 3  # the log history of the first epoch came back with the checkpoint
+    import numpy as np
+
+    np.testing.assert_allclose(resumed.predict_proba(train.texts[:5]), fresh.predict_proba(train.texts[:5]), atol=1e-4)

@@ -9,6 +9,7 @@ safetensors weights and a JSON description only.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import typing
 from abc import ABC, abstractmethod
@@ -102,6 +103,18 @@ class Strategy(ABC):
             "labels": self._require_fitted(),
         })
         return folder
+
+
+def predict_for_language(strategy: Strategy, texts: list[str], lang: str) -> np.ndarray:
+    """`predict_proba`, routed to `lang` for strategies with per-language parts (language adapters).
+
+    A strategy opts in by accepting `lang=` in predict_proba and listing its `languages`; other
+    languages (and other strategies) get the language-neutral prediction.
+    """
+    if lang in (getattr(strategy, "languages", None) or []) and \
+            "lang" in inspect.signature(strategy.predict_proba).parameters:
+        return strategy.predict_proba(texts, lang=lang)
+    return strategy.predict_proba(texts)
 
 
 def build_strategy(name: str, params: dict[str, Any] | None, model: str | Path, *, seed: int = 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
@@ -88,9 +89,11 @@ class LoraStrategy(Strategy):
         elif self.config.init_head != "zeros":
             raise ConfigError(f"lora.init_head must be 'probe' or 'zeros'. Got {self.config.init_head!r} instead.")
         ds = Dataset.from_dict({**enc, "labels": y})
-        with tempfile.TemporaryDirectory(prefix="pgt-lora-") as tmp:
+        checkpoints = getattr(self, "checkpoint_dir", None)  # set by the runner: resume interrupted training
+        with contextlib.ExitStack() as stack:
+            out = checkpoints or stack.enter_context(tempfile.TemporaryDirectory(prefix="pgt-lora-"))
             args = TrainingArguments(
-                output_dir=tmp,
+                output_dir=str(out),
                 num_train_epochs=self.config.epochs,
                 per_device_train_batch_size=self.config.batch_size,
                 learning_rate=self.config.learning_rate,
@@ -99,7 +102,8 @@ class LoraStrategy(Strategy):
                 lr_scheduler_type="linear",
                 seed=self.seed,
                 data_seed=self.seed,
-                save_strategy="no",
+                save_strategy="epoch" if checkpoints else "no",
+                save_total_limit=1,
                 report_to=[],
                 logging_strategy="epoch",
                 disable_tqdm=True,
@@ -111,7 +115,10 @@ class LoraStrategy(Strategy):
                 data_collator=DataCollatorWithPadding(self.tokenizer_),
             )
             trainer.remove_callback(PrinterCallback)  # losses go to our logger, not stdout
-            result = trainer.train()
+            resume = bool(checkpoints) and any(Path(checkpoints).glob("checkpoint-*"))
+            if resume:
+                logger.info("lora: resuming interrupted training from %s", checkpoints)
+            result = trainer.train(resume_from_checkpoint=True if resume else None)
             self.train_loss_ = [h["loss"] for h in trainer.state.log_history if "loss" in h]
             logger.info("lora: trained %d steps; loss per epoch %s", result.global_step,
                         ", ".join(f"{x:.3f}" for x in self.train_loss_))

@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import yaml
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
-from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy
+from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_language
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig
 from polyglot_transfer.evaluation.manifest import environment
@@ -150,10 +151,14 @@ class CompareRunner:
             logger.info("Reusing trained %s from %s", name, folder)
             return load_strategy(folder, embedder=self.embedder)
         strategy = build_strategy(name, params, self.config.model, seed=seed, embedder=self.embedder)
+        # Strategies that checkpoint (lora) resume an interrupted training from here.
+        checkpoints = folder.with_name(folder.name + ".checkpoints")
+        strategy.checkpoint_dir = checkpoints
         t0 = time.perf_counter()
         strategy.fit(data.trains[source])
         logger.info("Trained %s on %s (seed %d) in %.1f s", name, source, seed, time.perf_counter() - t0)
         strategy.save(folder)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
         return strategy
 
     def _retriever(self, retrieval: dict[str, Any], data: TaskData, source: str):
@@ -289,7 +294,7 @@ class CompareRunner:
                     if akey not in strategies:
                         strategies[akey] = self._strategy(setup, data, source, seed)
                     if (akey, lang) not in adapt_probs:
-                        adapt_probs[akey, lang] = strategies[akey].predict_proba(test.texts)
+                        adapt_probs[akey, lang] = predict_for_language(strategies[akey], test.texts, lang)
                     weight = setup.combine_weight if setup.retrieval else 1.0
                     parts.append((weight, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
                 if setup.retrieval:
