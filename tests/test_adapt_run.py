@@ -93,3 +93,19 @@ def test_interrupted_lora_training_resumes_from_its_checkpoint(tiny_encoder, tmp
     import numpy as np
 
     np.testing.assert_allclose(resumed.predict_proba(train.texts[:5]), fresh.predict_proba(train.texts[:5]), atol=1e-4)
+
+
+def test_trainer_args_pass_through_and_unknown_keys_are_refused(tiny_encoder, tmp_path):
+    from polyglot_transfer.adapt import build_strategy
+    from polyglot_transfer.adapt.base import trainer_arguments
+    from polyglot_transfer.data.loaders import load_table
+
+    args = trainer_arguments({"output_dir": str(tmp_path), "num_train_epochs": 1},
+                             {"gradient_accumulation_steps": 2, "report_to": ["none"]}, "lora.trainer_args")
+    assert args.gradient_accumulation_steps == 2 and args.num_train_epochs == 1
+    with pytest.raises(ConfigError, match="'deepspeeed' is not a transformers TrainingArguments field. Did you mean 'deepspeed'"):
+        trainer_arguments({"output_dir": str(tmp_path)}, {"deepspeeed": "ds.json"}, "lora.trainer_args")
+    train = load_table(write_toy_task(tmp_path / "data")["train"])
+    lora = build_strategy("lora", {"epochs": 1, "batch_size": 8, "trainer_args": {"gradient_accumulation_steps": 2}},
+                          tiny_encoder, seed=0).fit(train)
+    assert len(lora.train_loss_) == 1

@@ -105,6 +105,24 @@ class Strategy(ABC):
         return folder
 
 
+def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None, where: str) -> Any:
+    """transformers TrainingArguments from the strategy's defaults plus a config's `trainer_args`.
+
+    `trainer_args` passes anything the Trainer knows straight through — `deepspeed` (a config path),
+    `fsdp`, `report_to`, `gradient_accumulation_steps`, `bf16`, `save_strategy`... — so multi-GPU and
+    tracking set-ups work unchanged; an unknown key is a ConfigError with a did-you-mean.
+    """
+    from transformers import TrainingArguments
+
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+    overrides = dict(overrides or {})
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        raise ConfigError("\n".join(
+            f"{where}: {k!r} is not a transformers TrainingArguments field.{did_you_mean(k, known)}" for k in unknown))
+    return TrainingArguments(**{**defaults, **overrides})
+
+
 def predict_for_language(strategy: Strategy, texts: list[str], lang: str) -> np.ndarray:
     """`predict_proba`, routed to `lang` for strategies with per-language parts (language adapters).
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class FullConfig:
     ewc_samples: int = 200  # examples used to estimate the EWC Fisher information
     replay: float = 0.0  # share of source-language examples mixed into training, in [0, 1)
     replay_data: str | None = None  # a labelled table of source examples (or fit(..., source=...))
+    trainer_args: dict = field(default_factory=dict)  # passed to TrainingArguments (deepspeed, fsdp, report_to...)
 
 
 @STRATEGIES.register("full")
@@ -186,9 +187,10 @@ class FullStrategy(LoraStrategy):
 
     def _training_arguments(self, output_dir: str):
         import torch
-        from transformers import TrainingArguments
 
-        return TrainingArguments(
+        from polyglot_transfer.adapt.base import trainer_arguments
+
+        return trainer_arguments(dict(
             output_dir=output_dir,
             num_train_epochs=self.config.epochs,
             per_device_train_batch_size=self.config.batch_size,
@@ -205,7 +207,7 @@ class FullStrategy(LoraStrategy):
             disable_tqdm=True,
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
-        )
+        ), getattr(self.config, "trainer_args", None), f"{self.name}.trainer_args")
 
     def fit(self, train: TextDataset, *, source: TextDataset | None = None) -> FullStrategy:
         """Fine-tune on `train`; `source` (labelled source-language data) feeds ``replay`` and the EWC Fisher."""

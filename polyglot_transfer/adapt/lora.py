@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy, trainer_arguments
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.models.provision import resolve_model
@@ -32,6 +32,7 @@ class LoraConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     init_head: str = "probe"  # "probe": start from a linear probe on frozen features (LP-FT); "zeros"
+    trainer_args: dict = field(default_factory=dict)  # passed to TrainingArguments (deepspeed, fsdp, report_to...)
 
 
 def read_prompts(model_path: Path) -> dict[str, str]:
@@ -78,7 +79,7 @@ class LoraStrategy(Strategy):
     def fit(self, train: TextDataset) -> LoraStrategy:
         import torch
         from datasets import Dataset
-        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer
 
         labels = self._check_train(train)
         self.model_ = self._build(len(labels))
@@ -92,7 +93,7 @@ class LoraStrategy(Strategy):
         checkpoints = getattr(self, "checkpoint_dir", None)  # set by the runner: resume interrupted training
         with contextlib.ExitStack() as stack:
             out = checkpoints or stack.enter_context(tempfile.TemporaryDirectory(prefix="pgt-lora-"))
-            args = TrainingArguments(
+            args = trainer_arguments(dict(
                 output_dir=str(out),
                 num_train_epochs=self.config.epochs,
                 per_device_train_batch_size=self.config.batch_size,
@@ -109,7 +110,7 @@ class LoraStrategy(Strategy):
                 disable_tqdm=True,
                 dataloader_num_workers=0,
                 use_cpu=not torch.cuda.is_available(),
-            )
+            ), self.config.trainer_args, "lora.trainer_args")
             trainer = Trainer(
                 model=self.model_, args=args, train_dataset=ds,
                 data_collator=DataCollatorWithPadding(self.tokenizer_),

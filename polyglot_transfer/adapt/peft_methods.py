@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyglot_transfer.adapt.base import STRATEGIES
@@ -53,6 +53,7 @@ class PeftStrategyConfig:
     ewc_samples: int = 200
     replay: float = 0.0
     replay_data: str | None = None
+    trainer_args: dict = field(default_factory=dict)  # passed to TrainingArguments (deepspeed, fsdp, report_to...)
 
 
 def qlora_available() -> tuple[bool, str]:
