@@ -53,7 +53,8 @@ def test_predictions_are_routed_to_a_languages_own_parts():
     assert predict_for_language(Plain(), ["x"], "yor_Latn") == "plain"
 
 
-def test_interrupted_lora_training_resumes_from_its_checkpoint(tiny_encoder, tmp_path):
+@pytest.mark.parametrize("strategy", ["lora", "full"])
+def test_interrupted_training_resumes_from_its_checkpoint(strategy, tiny_encoder, tmp_path):
     """A kill mid-training loses at most the epoch in progress: the next fit resumes from the checkpoint."""
     from transformers import TrainerCallback
 
@@ -75,7 +76,7 @@ def test_interrupted_lora_training_resumes_from_its_checkpoint(tiny_encoder, tmp
         original(self, *args, **kwargs)
         self.add_callback(StopAfterFirstEpoch)
 
-    first = build_strategy("lora", params, tiny_encoder, seed=0)
+    first = build_strategy(strategy, params, tiny_encoder, seed=0)
     first.checkpoint_dir = tmp_path / "ckpt"
     transformers.Trainer.__init__ = with_stop
     try:
@@ -85,10 +86,10 @@ def test_interrupted_lora_training_resumes_from_its_checkpoint(tiny_encoder, tmp
         transformers.Trainer.__init__ = original
     assert list((tmp_path / "ckpt").glob("checkpoint-*"))
 
-    resumed = build_strategy("lora", params, tiny_encoder, seed=0)
+    resumed = build_strategy(strategy, params, tiny_encoder, seed=0)
     resumed.checkpoint_dir = tmp_path / "ckpt"
     resumed.fit(train)
-    fresh = build_strategy("lora", params, tiny_encoder, seed=0).fit(train)
+    fresh = build_strategy(strategy, params, tiny_encoder, seed=0).fit(train)
     assert len(resumed.train_loss_) == 3  # the log history of the first epoch came back with the checkpoint
     import numpy as np
 

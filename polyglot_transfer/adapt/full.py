@@ -15,6 +15,7 @@ runs before it loads weights, so that an unsupported model family fails with a c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
@@ -185,7 +186,7 @@ class FullStrategy(LoraStrategy):
 
         return examples
 
-    def _training_arguments(self, output_dir: str):
+    def _training_arguments(self, output_dir: str, *, checkpoint: bool = False):
         import torch
 
         from polyglot_transfer.adapt.base import trainer_arguments
@@ -201,7 +202,8 @@ class FullStrategy(LoraStrategy):
             optim=self.config.optim,
             seed=self.seed,
             data_seed=self.seed,
-            save_strategy="no",
+            save_strategy="epoch" if checkpoint else "no",
+            save_total_limit=1,
             report_to=[],
             logging_strategy="epoch",
             disable_tqdm=True,
@@ -212,7 +214,7 @@ class FullStrategy(LoraStrategy):
     def fit(self, train: TextDataset, *, source: TextDataset | None = None) -> FullStrategy:
         """Fine-tune on `train`; `source` (labelled source-language data) feeds ``replay`` and the EWC Fisher."""
         from datasets import Dataset
-        from transformers import DataCollatorWithPadding
+        from transformers import DataCollatorWithPadding, PrinterCallback
 
         from polyglot_transfer.adapt.forgetting import RegularizedTrainer
 
@@ -233,12 +235,19 @@ class FullStrategy(LoraStrategy):
         penalty = make_penalty(self.config.regularizer, self.model_, self.config.reg_lambda,
                                fisher_examples=self._fisher_examples(fisher_data, labels))
         ds = Dataset.from_dict({**enc, "labels": y})
-        with tempfile.TemporaryDirectory(prefix=f"pgt-{self.name}-") as tmp:
+        checkpoints = getattr(self, "checkpoint_dir", None)  # set by the runner: resume interrupted training
+        with contextlib.ExitStack() as stack:
+            out = str(checkpoints) if checkpoints else stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"pgt-{self.name}-"))
             trainer = RegularizedTrainer(
-                model=self.model_, args=self._training_arguments(tmp), train_dataset=ds,
-                data_collator=DataCollatorWithPadding(self.tokenizer_), penalty=penalty,
+                model=self.model_, args=self._training_arguments(out, checkpoint=bool(checkpoints)),
+                train_dataset=ds, data_collator=DataCollatorWithPadding(self.tokenizer_), penalty=penalty,
             )
-            result = trainer.train()
+            trainer.remove_callback(PrinterCallback)  # losses go to our logger, not stdout
+            resume = bool(checkpoints) and any(Path(checkpoints).glob("checkpoint-*"))
+            if resume:
+                logger.info("%s: resuming interrupted training from %s", self.name, checkpoints)
+            result = trainer.train(resume_from_checkpoint=True if resume else None)
         self.train_loss_ = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         self.penalty_log_ = list(trainer.penalty_log_)  # the penalty at each training step (ewc / l2sp)
         self.n_train_ = len(mixed)
