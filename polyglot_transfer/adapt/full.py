@@ -27,7 +27,7 @@ import numpy as np
 
 from polyglot_transfer.adapt.base import STRATEGIES
 from polyglot_transfer.adapt.forgetting import REGULARIZERS, load_replay_source, make_penalty, mix_replay
-from polyglot_transfer.adapt.lora import LoraStrategy, _is_bert, read_prompts
+from polyglot_transfer.adapt.lora import LoraStrategy
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
 from polyglot_transfer.models.provision import resolve_model
@@ -124,31 +124,9 @@ class FullStrategy(LoraStrategy):
             raise ConfigError("\n".join(problems))
 
     # -- model -----------------------------------------------------------------------------------
-    def _load_base(self, path: Path):
-        from transformers import AutoModel
-
-        return AutoModel.from_pretrained(str(path), add_pooling_layer=False) if _is_bert(path) \
-            else AutoModel.from_pretrained(str(path))
-
     def _wrap(self, base):
         """The encoder the classifier trains: here the whole base model (PEFT subclasses add adapters)."""
         return base
-
-    def _build(self, num_labels: int):
-        import torch
-        from transformers import AutoTokenizer
-
-        from polyglot_transfer.adapt.encoder_classifier import EncoderClassifier
-
-        path = resolve_model(self.model)
-        check_support(self, path)
-        torch.manual_seed(self.seed)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
-        self.prompt_ = read_prompts(path).get("query", "")
-        base = self._load_base(path)
-        model = EncoderClassifier(self._wrap(base), base.config.hidden_size, num_labels)
-        model.head.to(next(base.parameters()).device)  # a quantised base is placed on its GPU when loaded
-        return model
 
     def _device(self):
         return next(self.model_.parameters()).device

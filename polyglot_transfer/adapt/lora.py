@@ -50,14 +50,28 @@ class LoraStrategy(Strategy):
     tasks = frozenset({"classification"})
     model_families = frozenset({"encoder"})
 
-    def _build(self, num_labels: int):
-        import torch
+    # -- model: base encoder -> _wrap (LoRA here; full / peft override) -> EncoderClassifier -----------
+    def _load_base(self, path: Path):
+        from transformers import AutoModel
+
+        extra = {"add_pooling_layer": False} if _is_bert(path) else {}  # mean pooling: no unused pooler
+        return AutoModel.from_pretrained(str(path), **extra)
+
+    def _wrap(self, base):
+        """The encoder the classifier trains: LoRA adapters on the base's attention."""
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model
-        from transformers import AutoModel, AutoTokenizer
+
+        return get_peft_model(base, PeftLoraConfig(
+            r=self.config.r, lora_alpha=self.config.alpha, lora_dropout=self.config.dropout,
+            target_modules=list(self.config.target_modules), bias="none",
+        ))
+
+    def _build(self, num_labels: int):
+        import torch
+        from transformers import AutoTokenizer
 
         from polyglot_transfer.adapt.encoder_classifier import EncoderClassifier
-
         from polyglot_transfer.adapt.full import check_support
 
         path = resolve_model(self.model)
@@ -65,13 +79,10 @@ class LoraStrategy(Strategy):
         torch.manual_seed(self.seed)
         self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
         self.prompt_ = read_prompts(path).get("query", "")
-        base = AutoModel.from_pretrained(str(path), add_pooling_layer=False) if _is_bert(path) else AutoModel.from_pretrained(str(path))
-        peft_config = PeftLoraConfig(
-            r=self.config.r, lora_alpha=self.config.alpha, lora_dropout=self.config.dropout,
-            target_modules=list(self.config.target_modules), bias="none",
-        )
-        encoder = get_peft_model(base, peft_config)
-        return EncoderClassifier(encoder, base.config.hidden_size, num_labels)
+        base = self._load_base(path)
+        model = EncoderClassifier(self._wrap(base), base.config.hidden_size, num_labels)
+        model.head.to(next(base.parameters()).device)  # a quantised base is placed on its GPU when loaded
+        return model
 
     def _tokenize(self, texts: list[str]) -> dict:
         return self.tokenizer_([self.prompt_ + t for t in texts], truncation=True, max_length=self.config.max_length)

@@ -101,7 +101,7 @@ class RagPrompt:
                 used += cost
                 continue
             if i == 0:
-                prefix_cost = self.count_tokens("[1]")
+                prefix_cost = self.count_tokens("[1] ")
                 body = self._truncate(_page_content(doc), self.max_context_tokens - prefix_cost)
                 # re-tokenising the decoded text can drift by a token: shrink until it fits
                 while body and self.count_tokens(f"[1] {body}") > self.max_context_tokens:

@@ -10,7 +10,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from polyglot_transfer.errors import ConfigError
-from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.faiss_index import Hit, MetadataFilter, VectorIndex
 
 
