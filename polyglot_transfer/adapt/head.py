@@ -25,7 +25,8 @@ class HeadStrategy(Strategy):
     name = "head"
     config_class = HeadConfig
     tasks = frozenset({"classification"})
-    model_families = frozenset({"encoder"})
+    # any model sentence-transformers can mean-pool: encoders, and decoders (e.g. after continued pre-training)
+    model_families = frozenset({"encoder", "decoder"})
 
     def _embedder(self):
         if self.embedder is None:
