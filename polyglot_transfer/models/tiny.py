@@ -25,6 +25,15 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
         raise ModelError(f"{source} holds no tokenizer files (tokenizer.json, vocab.txt, ...) to reuse.")
 
 
+def _prepare(source: Path, out: Path):
+    """Create `out` with the tokenizer of `source` and return that tokenizer."""
+    from transformers import AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tokenizer(source, out)
+    return AutoTokenizer.from_pretrained(str(out))
+
+
 def build_tiny_encoder(
     out: str | Path,
     tokenizer_from: str | Path,
@@ -40,14 +49,12 @@ def build_tiny_encoder(
     """A random BERT with the tokenizer of `tokenizer_from` (a model folder), saved as safetensors
     plus sentence-transformers modules (mean pooling, normalised)."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
+    from transformers import BertConfig, BertForMaskedLM, BertModel
 
     from polyglot_transfer.models.convert_e5s1 import write_sentence_transformers_modules
 
     source, out = Path(tokenizer_from), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _copy_tokenizer(source, out)
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    tokenizer = _prepare(source, out)
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=intermediate, max_position_embeddings=max_positions, type_vocab_size=2,
@@ -77,12 +84,10 @@ def build_tiny_decoder(
 ) -> Path:
     """A random Llama-style causal LM with the tokenizer of `tokenizer_from`."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     source, out = Path(tokenizer_from), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _copy_tokenizer(source, out)
-    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    tokenizer = _prepare(source, out)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         num_key_value_heads=heads, intermediate_size=intermediate, max_position_embeddings=max_positions,

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from polyglot_transfer.errors import ConfigError, did_you_mean
 from polyglot_transfer.retrieval.bm25 import BM25Index
-from polyglot_transfer.retrieval.embedder import Embedder
-from polyglot_transfer.retrieval.faiss_index import MetadataFilter, VectorIndex
+from polyglot_transfer.retrieval.faiss_index import MetadataFilter
+from polyglot_transfer.retrieval.retriever import IndexRetriever
 
 MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
 RRF_K = 60
@@ -66,7 +64,7 @@ def normalized_fuse(
     return sorted(fused.items(), key=lambda kv: (-kv[1], str(kv[0])))
 
 
-class HybridRetriever(BaseRetriever):
+class HybridRetriever(IndexRetriever):
     """Dense, BM25 or fused retrieval over one VectorIndex; scores go to `Document.metadata`.
 
     metadata gets: score (the mode's score), dense_score / dense_rank and bm25_score / bm25_rank
@@ -75,18 +73,13 @@ class HybridRetriever(BaseRetriever):
     (see rerank.py) reorders the fused top `candidate_k` before cutting to k.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    index: VectorIndex
-    embedder: Embedder
+    # index, embedder, k, where and the langchain hook come from IndexRetriever
     bm25: BM25Index | None = None
     bm25_language: str | None = None
     mode: Literal["dense", "bm25", "hybrid_rrf", "hybrid_norm"] = "hybrid_rrf"
-    k: int = 8
     candidate_k: int | None = None
     rrf_k: int = RRF_K
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
-    where: dict[str, Any] | None = None
     reranker: Any = None
 
     @model_validator(mode="before")
@@ -102,19 +95,11 @@ class HybridRetriever(BaseRetriever):
             self.bm25 = BM25Index.from_vector_index(self.index, language=self.bm25_language)
         return self.bm25
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None,
-        where: MetadataFilter | None = None,
-    ) -> list[Document]:
-        return self.retrieve_batch([query], k=k, where=where)[0]
-
     def retrieve_batch(
         self, queries: list[str], *, k: int | None = None, where: MetadataFilter | None = None
     ) -> list[list[Document]]:
         """Retrieve for many queries at once (queries are embedded in one batch)."""
-        k = self.k if k is None else k
-        if not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
+        k = self._resolve_k(k)
         where = where if where is not None else self.where
         depth = self.candidate_k or max(4 * k, 50)
         dense_rows = bm25_rows = None

@@ -38,13 +38,17 @@ class IndexRetriever(BaseRetriever):
     ) -> list[Document]:
         return self.retrieve_batch([query], k=k, where=where)[0]
 
+    def _resolve_k(self, k: int | None) -> int:
+        k = self.k if k is None else k
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
+        return k
+
     def retrieve_batch(
         self, queries: list[str], *, where: MetadataFilter | None = None, k: int | None = None
     ) -> list[list[Document]]:
         """Encode all queries at once and search; far faster than one `invoke` per query."""
-        k = self.k if k is None else k
-        if not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
+        k = self._resolve_k(k)
         vectors = self.embedder.encode_queries(queries)
         hits = self.index.search(vectors, k, where=where if where is not None else self.where)
         return [[hit_to_document(h) for h in row] for row in hits]
