@@ -40,3 +40,42 @@ def test_index_errors(tmp_path, capsys):
     assert "not an index folder" in capsys.readouterr().err
     assert main(["index", "search", str(tmp_path), "q", "--where", "lang"]) == 2
     assert "--where expects KEY=VALUE" in capsys.readouterr().err
+
+
+def _judged(path, docs, langs=("eng_Latn",)):
+    rows = []
+    for i, d in enumerate(docs):
+        rows.append({"id": f"q{i}", "text": d["title"], "lang": langs[i % len(langs)], "relevant": [d["id"]]})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_index_evaluate_scores_modes_by_language_and_tunes_the_fusion(tiny_encoder, tmp_path, capsys):
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--from", str(DOCS), "--model", str(tiny_encoder)]) == 0
+    docs = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines()]
+    queries = _judged(tmp_path / "q.jsonl", docs[:24], langs=("eng_Latn", "fra_Latn"))
+    dev = _judged(tmp_path / "dev.jsonl", docs[24:])
+    out = tmp_path / "res.json"
+    assert main(["index", "evaluate", str(folder), "--queries", str(queries), "--tune-on", str(dev),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "nDCG@10 vs dense" in printed and "tuned: mode=" in printed and "fra_Latn" in printed
+    result = json.loads(out.read_text())
+    assert set(result["modes"]) == {"dense", "bm25", "hybrid_rrf", "hybrid_norm"}
+    # titles share words with their document: BM25 finds them; a random tiny encoder barely does
+    bm25, dense = result["modes"]["bm25"]["overall"], result["modes"]["dense"]["overall"]
+    assert bm25["recall@5"] > 0.6 and bm25["ndcg@10"] > dense["ndcg@10"]
+    cells = {(r["query_lang"], r["doc_lang"]) for r in result["modes"]["bm25"]["breakdown"]}
+    pairs = {(("eng_Latn", "fra_Latn")[i % 2], d["lang"]) for i, d in enumerate(docs[:24])}
+    assert cells == {(q, "*") for q in ("eng_Latn", "fra_Latn")} | pairs and len(pairs) > 2
+    assert len(result["modes"]["dense"]["per_query"]["ndcg@10"]) == 24
+    assert result["tuned"]["setting"]["mode"] != "dense"
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "maize", "lang": "eng", "relevant": ["doc-999"]}) + "\n", encoding="utf-8")
+    assert main(["index", "evaluate", str(folder), "--queries", str(bad)]) == 3
+    assert "not documents of" in capsys.readouterr().err
+    bad.write_text(json.dumps({"text": "maize", "lang": "eng"}) + "\n", encoding="utf-8")
+    assert main(["index", "evaluate", str(folder), "--queries", str(bad)]) == 3
+    assert "no relevant document ids" in capsys.readouterr().err

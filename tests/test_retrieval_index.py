@@ -284,3 +284,22 @@ def test_hnsw_recall_at_10_against_flat_on_real_e5_embeddings(e5_path):
     recall = float(np.mean([len(t & f) / 10 for t, f in zip(truth, found)]))
     print(f"HNSW32 (efSearch=16) recall@10 vs Flat on {len(texts)} NusaX e5 embeddings: {recall:.3f}")
     assert recall >= 0.9, f"HNSW32 recall@10 against exact search is {recall:.3f}"
+
+
+def test_recall_against_exact_is_one_for_exhaustive_search_and_drops_with_fewer_probes():
+    from polyglot_transfer.retrieval.recipe_check import recall_against_exact
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(2000, 32)).astype(np.float32)  # no cluster structure: one IVF list is not enough
+    queries = vecs[::40] + 0.05 * rng.normal(size=(50, 32)).astype(np.float32)
+    rows = recall_against_exact(vecs, queries, ["Flat", ("IVF16,Flat", {"nprobe": 16}), ("IVF16,Flat", {"nprobe": 1}),
+                                                ("HNSW32", {"ef_search": 64})], k=10)
+    recall = [r["recall@10"] for r in rows]
+    assert recall[0] == 1.0 and recall[1] == 1.0  # Flat, and IVF probing every list, are exact
+    assert recall[2] < 0.9, f"probing 1 of 16 lists should miss neighbours, got recall {recall[2]:.3f}"
+    assert recall[3] > recall[2]
+    assert rows[1]["params"] == {"nprobe": 16} and rows[0]["search_ms_per_query"] > 0
+    with pytest.raises(ConfigError, match="Unknown search params"):
+        recall_against_exact(vecs, queries, [("HNSW32", {"efSearch": 64})])
+    with pytest.raises(DataError, match="same dimension"):
+        recall_against_exact(vecs, queries[:, :8], ["Flat"])

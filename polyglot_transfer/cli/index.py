@@ -1,4 +1,4 @@
-"""`pgt index build|add|delete|search|info`: FAISS index folders from the command line."""
+"""`pgt index build|add|delete|search|info|evaluate`: FAISS index folders from the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ EXAMPLES = """  pgt index build idx/ --from corpora/agri_advice/documents.jsonl
   pgt index search idx/ "maize pests" --where lang=swh_Latn --json
   pgt index add idx/ --from more_docs.csv --columns text=body
   pgt index delete idx/ --ids 3 7
-  pgt index info idx/"""
+  pgt index info idx/
+  pgt index evaluate idx/ --queries judged.jsonl --tune-on dev.jsonl --out retrieval.json"""
 
 
 def _columns(items: list[str]) -> dict[str, str] | None:
@@ -89,6 +90,60 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vs_dense(result: dict, mode: str, metric: str) -> str:
+    from polyglot_transfer.retrieval.evaluate import compare_systems
+
+    dense = result["modes"].get("dense")
+    if dense is None or mode == "dense":
+        return ""
+    ours = result["tuned"] if mode == "tuned" else result["modes"][mode]
+    c = compare_systems(ours["per_query"][metric], dense["per_query"][metric])
+    return f"{c['delta']:+.3f} p={c['p_value']:.3f}{' *' if c['significant'] else ''}"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from polyglot_transfer.fileio import atomic_write_json
+    from polyglot_transfer.retrieval.index_ops import evaluate_index, load_documents
+
+    columns, metric = _columns(args.columns), "ndcg@10"
+    queries = load_documents(args.queries, columns=columns, lang=args.lang)
+    tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
+    result = evaluate_index(args.folder, queries, modes=args.modes, tune=tune)
+    if args.out:
+        atomic_write_json(args.out, result)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Retrieval on {len(queries)} judged queries ({args.folder})", title_justify="left")
+    names = ["recall@1", "recall@5", "recall@20", "mrr@20", "ndcg@10"]
+    headers = ["R@1", "R@5", "R@20", "MRR@20", "nDCG@10"]
+    for col in ("mode", "query", "docs", "n", *headers, "nDCG@10 vs dense"):
+        table.add_column(col, no_wrap=True)
+    runs = [(mode, result["modes"][mode]) for mode in args.modes]
+    if "tuned" in result:
+        runs.append(("tuned", result["tuned"]))
+    for mode, run in runs:
+        overall = run["overall"]
+        table.add_row(mode, "all", "all", str(overall["n_queries"]), *(f"{overall[m]:.3f}" for m in names),
+                      _vs_dense(result, mode, metric))
+        for row in run["breakdown"]:
+            table.add_row("", row["query_lang"], "all" if row["doc_lang"] == "*" else row["doc_lang"],
+                          str(row["n_queries"]), *(f"{row[m]:.3f}" for m in names), "")
+        table.add_section()
+    console = Console()
+    console.width = max(console.width, 130)  # a pipe gets 80 columns, too few for this table
+    console.print(table)
+    if "tuned" in result:
+        setting = " ".join(f"{k}={v}" for k, v in result["tuned"]["setting"].items())
+        print(f"tuned: {setting}, the setting that scored best on {args.tune_on} ({metric}).")
+    print("nDCG@10 vs dense: mean difference over the same queries, paired bootstrap p-value, * below 0.05. "
+          "Per query language: first all documents, then each language its relevant documents are in.")
+    return 0
+
+
 def register(sub, add) -> None:
     index = add("index", "build, extend and search FAISS index folders", None, EXAMPLES)
     isub = index.add_subparsers(dest="index_command", metavar="ACTION")
@@ -125,3 +180,18 @@ def register(sub, add) -> None:
     p = isub.add_parser("info", help="show an index's manifest")
     p.add_argument("folder")
     p.set_defaults(func=cmd_info)
+    p = isub.add_parser(
+        "evaluate", help="score retrieval on judged queries: recall@k, MRR, nDCG@10 by query x document language",
+        description="Each query row needs text, lang and `relevant`: the ids of the documents that answer it "
+                    "(a JSON list, or 'id1|id2' in CSV/TSV).")
+    p.add_argument("folder")
+    p.add_argument("--queries", required=True, help="judged queries file (jsonl / csv / tsv)")
+    p.add_argument("--tune-on", default=None, metavar="FILE",
+                   help="other judged queries to choose the fusion on (adds a 'tuned' row)")
+    p.add_argument("--modes", nargs="+", default=["dense", "bm25", "hybrid_rrf", "hybrid_norm"],
+                   choices=["dense", "bm25", "hybrid_rrf", "hybrid_norm"])
+    p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang columns")
+    p.add_argument("--lang", default=None, help="language of every query (when the file has no lang column)")
+    p.add_argument("--out", default=None, help="write the full results (with per-query scores) as JSON")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.set_defaults(func=cmd_evaluate)

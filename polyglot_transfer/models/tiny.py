@@ -1,7 +1,7 @@
 """Tiny random models built from config, reusing real tokenizers: fast, real code paths for tests.
 
 `build_tiny_encoder` writes a BERT encoder (optionally with an MLM head) as a sentence-transformers
-folder; `build_tiny_decoder` a Llama-style causal LM. Weights are random (seeded), architectures
+folder; `build_tiny_decoder` a Llama-style causal LM; `build_tiny_cross_encoder` a BERT reranker. Weights are random (seeded), architectures
 and tokenizers are the real ones, so every loader, trainer and saver runs as it does on real models.
 """
 
@@ -96,4 +96,32 @@ def build_tiny_decoder(
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+def build_tiny_cross_encoder(
+    out: str | Path,
+    tokenizer_from: str | Path,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 64,
+    max_positions: int = 128,
+    seed: int = 0,
+) -> Path:
+    """A random BERT cross-encoder (sequence classification, one relevance logit) with the tokenizer of
+    `tokenizer_from`; sentence-transformers' `CrossEncoder` loads the folder as it loads a hub reranker."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    source, out = Path(tokenizer_from), Path(out)
+    tokenizer = _prepare(source, out)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate, max_position_embeddings=max_positions, type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id or 0, num_labels=1,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(str(out), safe_serialization=True)
     return out

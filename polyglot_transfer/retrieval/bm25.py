@@ -131,6 +131,9 @@ class BM25Index:
         if self._model is None:
             import bm25s
 
+            bm25s_logger = logging.getLogger("bm25s")
+            if bm25s_logger.level == logging.DEBUG:  # bm25s sets DEBUG on import, which floods any configured root
+                bm25s_logger.setLevel(logging.WARNING)
             model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
             model.index([tokenize(t, self.language) for t in self._texts], show_progress=False)
             self._model = model

@@ -1,6 +1,6 @@
 """Index folders as a user handles them: build from a file, add, delete, search, describe.
 
-These are the operations behind `pgt index build|add|delete|search|info`. Documents come from a
+These are the operations behind `pgt index build|add|delete|search|info|evaluate`. Documents come from a
 JSONL / CSV / TSV file (canonical columns text, id, lang, label; any other column becomes metadata),
 long ones are chunked on sentence boundaries, and every write goes through the index's atomic,
 locked save.
@@ -88,6 +88,79 @@ def search_index(
 
     retriever = HybridRetriever(index=index, embedder=embedder, mode=mode, k=k, where=where)
     return [[{"text": d.page_content, **d.metadata} for d in docs] for docs in retriever.retrieve_batch(queries)]
+
+
+def _relevant_ids(value: Any, where: str) -> set[str]:
+    if isinstance(value, str):
+        ids = {v.strip() for v in value.split("|") if v.strip()}
+    elif isinstance(value, (list, tuple)):
+        ids = {str(v) for v in value if str(v).strip()}
+    else:
+        ids = set()
+    if not ids:
+        raise DataError(f"{where}: no relevant document ids (got {value!r}). Give each query a `relevant` column: "
+                        "the ids of the documents that answer it, as a JSON list or as 'id1|id2' in CSV/TSV.")
+    return ids
+
+
+def evaluate_index(
+    folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = SEARCH_MODES,
+    tune: TextDataset | None = None,
+) -> dict[str, Any]:
+    """Score a saved index on judged queries, per retrieval mode, overall and by query x document language.
+
+    Each query needs a language and ``meta["relevant"]``: the ids of the documents that answer it (the
+    ``id`` column of the documents file; chunks of one document count as that document). With `tune`
+    (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
+    Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
+    """
+    from polyglot_transfer.errors import did_you_mean
+    from polyglot_transfer.retrieval.evaluate import cross_lingual_breakdown, per_query_scores, ranking_metrics
+    from polyglot_transfer.retrieval.hybrid import HybridRetriever, tune_fusion
+
+    for mode in modes:
+        if mode not in SEARCH_MODES:
+            raise ConfigError(f"Unknown search mode {mode!r}.{did_you_mean(mode, SEARCH_MODES)} "
+                              f"Use one of {SEARCH_MODES}.")
+    info = index_info(folder)
+    embedder = Embedder(info["embedder"]["model"])
+    index = VectorIndex.load(folder, expected_embedder=embedder.identity)
+    source_of: dict[int, str] = {}
+    lang_of: dict[str, str] = {}
+    for doc_id in index.ids:
+        meta = index.get(doc_id)["metadata"]
+        source = str(meta.get("source_id", doc_id))
+        source_of[doc_id] = source
+        if meta.get("lang"):
+            lang_of[source] = meta["lang"]
+
+    def judged(data: TextDataset) -> list[set[str]]:
+        relevant = [_relevant_ids(e.meta.get("relevant"), f"query {e.id!r}") for e in data]
+        unknown = sorted({d for rel in relevant for d in rel} - set(source_of.values()))
+        if unknown:
+            raise DataError(f"{len(unknown)} relevant id(s) are not documents of {folder}: {unknown[:5]}. "
+                            "Relevant ids must be the `id` values of the documents the index was built from.")
+        return relevant
+
+    relevant = judged(queries)
+    query_langs = [e.lang or "und" for e in queries]
+    retriever = HybridRetriever(index=index, embedder=embedder, k=20)
+
+    def score(r: HybridRetriever) -> dict[str, Any]:
+        ranked = [[source_of[d.metadata["doc_id"]] for d in docs] for docs in r.retrieve_batch(queries.texts)]
+        return {"overall": ranking_metrics(ranked, relevant),
+                "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of),
+                "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant).items()}}
+
+    out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "modes": {}}
+    for mode in modes:
+        out["modes"][mode] = score(retriever.model_copy(update={"mode": mode}))
+    if tune is not None:
+        tuned = retriever.model_copy()
+        grid = tune_fusion(tuned, tune.texts, judged(tune), doc_key=source_of.__getitem__)
+        out["tuned"] = {"setting": {k: grid[0][k] for k in ("mode", "alpha", "rrf_k") if k in grid[0]},
+                        "grid": grid, **score(tuned)}
+    return out
 
 
 def index_info(folder: str | Path) -> dict[str, Any]:
