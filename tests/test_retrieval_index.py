@@ -74,8 +74,8 @@ def test_flat_exact_search_finds_the_query_itself_first():
 def test_choose_recipe_by_corpus_size():
     assert choose_recipe(0) == "Flat" and choose_recipe(9_999) == "Flat"
     assert choose_recipe(10_000) == "HNSW32" and choose_recipe(1_000_000) == "HNSW32"
-    assert choose_recipe(4_000_000, 384) == "IVF8000,PQ64x8"
-    assert choose_recipe(2_250_000, 768) == "IVF6000,PQ64x8"
+    assert choose_recipe(4_000_000, 384) == "IVF8000,SQ8" and choose_recipe(2_250_000, 768) == "IVF6000,SQ8"
+    assert choose_recipe(40_000_000, 384) == "IVF25298,PQ64x8"  # past 8 GiB of SQ8 codes: product quantisation
     with pytest.raises(ConfigError, match="n_docs must be an int >= 0. Got -1 instead"):
         choose_recipe(-1)
 
@@ -270,18 +270,14 @@ def test_hnsw_recall_at_10_against_flat_on_real_e5_embeddings(e5_path):
     import torch
 
     from polyglot_transfer.retrieval.embedder import Embedder
+    from polyglot_transfer.retrieval.recipe_check import recall_against_exact
 
     torch.set_num_threads(1)
     texts = _nusax_texts(500)
     emb = Embedder()
-    vecs = emb.encode_passages(texts)
-    queries = emb.encode_queries(texts[::10])
-    exact, approx = VectorIndex(emb.dim, recipe="Flat"), VectorIndex(emb.dim, recipe="HNSW32", ef_search=16)
-    exact.add(vecs, texts)
-    approx.add(vecs, texts)
-    truth = [{h.id for h in row} for row in exact.search(queries, 10)]
-    found = [{h.id for h in row} for row in approx.search(queries, 10)]
-    recall = float(np.mean([len(t & f) / 10 for t, f in zip(truth, found)]))
+    rows = recall_against_exact(emb.encode_passages(texts), emb.encode_queries(texts[::10]),
+                                [("HNSW32", {"ef_search": 16})], k=10)
+    recall = rows[0]["recall@10"]
     print(f"HNSW32 (efSearch=16) recall@10 vs Flat on {len(texts)} NusaX e5 embeddings: {recall:.3f}")
     assert recall >= 0.9, f"HNSW32 recall@10 against exact search is {recall:.3f}"
 
@@ -303,3 +299,20 @@ def test_recall_against_exact_is_one_for_exhaustive_search_and_drops_with_fewer_
         recall_against_exact(vecs, queries, [("HNSW32", {"efSearch": 64})])
     with pytest.raises(DataError, match="same dimension"):
         recall_against_exact(vecs, queries[:, :8], ["Flat"])
+
+
+def test_only_rows_an_ivf_probe_leaves_short_are_searched_wider():
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(2000, 16)).astype(np.float32)
+    index = VectorIndex(16, recipe="IVF64,Flat", nprobe=1)
+    index.add(vecs, [""] * 2000)
+    queries = rng.normal(size=(60, 16)).astype(np.float32)
+    k = 25  # about as many as one of 64 lists holds: some rows come back short from one probe, some full
+    _, raw = index._index.search(index._prepare(queries), k)
+    short = (raw < 0).any(axis=1)
+    assert 0 < short.sum() < len(queries), "the case needs both short and full rows"
+    hits = index.search(queries, k)
+    assert all(len(row) == k for row in hits)  # every row is filled
+    for row, raw_row, was_short in zip(hits, raw, short):
+        if not was_short:  # full rows keep the one-probe answer (slot == id here: nothing was deleted)
+            assert [h.id for h in row] == [int(s) for s in raw_row]

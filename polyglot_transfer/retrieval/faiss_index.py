@@ -462,8 +462,11 @@ class VectorIndex:
         index = self._search_index(sel is not None)
         try:
             scores, labels = index.search(vectors, k_eff, params=self._params(sel) if sel is not None else None)
-            if (labels < 0).any():  # a filter or a small nprobe/efSearch left rows short: search wider
-                scores, labels = self._index.search(vectors, k_eff, params=self._params(sel, exhaustive=True))
+            short = np.flatnonzero((labels < 0).any(axis=1))
+            if len(short):  # a filter or a small nprobe/efSearch left these rows short: search them wider
+                wider = self._index.search(vectors[short], k_eff, params=self._params(sel, exhaustive=True))
+                scores, labels = np.array(scores), np.array(labels)
+                scores[short], labels[short] = wider
         except RuntimeError as exc:  # the recipe has no selector support (e.g. plain PQ)
             if n_allowed > EXACT_FALLBACK_MAX:
                 raise UnsupportedError(

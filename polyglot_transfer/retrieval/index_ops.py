@@ -116,7 +116,7 @@ def evaluate_index(
     """
     from polyglot_transfer.errors import did_you_mean
     from polyglot_transfer.retrieval.evaluate import cross_lingual_breakdown, per_query_scores, ranking_metrics
-    from polyglot_transfer.retrieval.hybrid import HybridRetriever, tune_fusion
+    from polyglot_transfer.retrieval.hybrid import HybridRetriever, fuse_candidates, tune_fusion
 
     for mode in modes:
         if mode not in SEARCH_MODES:
@@ -145,21 +145,23 @@ def evaluate_index(
     relevant = judged(queries)
     query_langs = [e.lang or "und" for e in queries]
     retriever = HybridRetriever(index=index, embedder=embedder, k=20)
+    # queries are embedded and BM25 is built once; every mode ranks the same candidates
+    pairs = retriever.candidates(queries.texts, depth=max(4 * retriever.k, 50), both=True)
 
-    def score(r: HybridRetriever) -> dict[str, Any]:
-        ranked = [[source_of[d.metadata["doc_id"]] for d in docs] for docs in r.retrieve_batch(queries.texts)]
+    def score(setting: dict[str, Any]) -> dict[str, Any]:
+        ranked = [[source_of[d] for d, _ in fuse_candidates(dense, sparse, **setting)[: retriever.k]]
+                  for dense, sparse in pairs]
         return {"overall": ranking_metrics(ranked, relevant),
                 "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of),
                 "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant).items()}}
 
     out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "modes": {}}
     for mode in modes:
-        out["modes"][mode] = score(retriever.model_copy(update={"mode": mode}))
+        out["modes"][mode] = score({"mode": mode, "alpha": retriever.alpha, "rrf_k": retriever.rrf_k})
     if tune is not None:
-        tuned = retriever.model_copy()
-        grid = tune_fusion(tuned, tune.texts, judged(tune), doc_key=source_of.__getitem__)
-        out["tuned"] = {"setting": {k: grid[0][k] for k in ("mode", "alpha", "rrf_k") if k in grid[0]},
-                        "grid": grid, **score(tuned)}
+        grid = tune_fusion(retriever, tune.texts, judged(tune), doc_key=source_of.__getitem__, apply=False)
+        setting = {k: grid[0][k] for k in ("mode", "alpha", "rrf_k") if k in grid[0]}
+        out["tuned"] = {"setting": setting, "grid": grid, **score(setting)}
     return out
 
 
