@@ -34,6 +34,30 @@ def _prepare(source: Path, out: Path):
     return AutoTokenizer.from_pretrained(str(out))
 
 
+def _save_tiny_bert(
+    out: Path, tokenizer_from: Path, *, head: str, hidden: int = 32, layers: int = 2, heads: int = 2,
+    intermediate: int = 64, max_positions: int = 128, seed: int = 0,
+) -> None:
+    """A random BERT (`head`: "none", "mlm" or "relevance", one logit) with the tokenizer of `tokenizer_from`."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
+
+    tokenizer = _prepare(tokenizer_from, out)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=intermediate, max_position_embeddings=max_positions, type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id or 0, **({"num_labels": 1} if head == "relevance" else {}),
+    )
+    torch.manual_seed(seed)
+    if head == "mlm":
+        model = BertForMaskedLM(config)
+    elif head == "relevance":
+        model = BertForSequenceClassification(config)
+    else:
+        model = BertModel(config, add_pooling_layer=False)
+    model.save_pretrained(str(out), safe_serialization=True)
+
+
 def build_tiny_encoder(
     out: str | Path,
     tokenizer_from: str | Path,
@@ -48,21 +72,11 @@ def build_tiny_encoder(
 ) -> Path:
     """A random BERT with the tokenizer of `tokenizer_from` (a model folder), saved as safetensors
     plus sentence-transformers modules (mean pooling, normalised)."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM, BertModel
-
     from polyglot_transfer.models.convert_e5s1 import write_sentence_transformers_modules
 
     source, out = Path(tokenizer_from), Path(out)
-    tokenizer = _prepare(source, out)
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate, max_position_embeddings=max_positions, type_vocab_size=2,
-        pad_token_id=tokenizer.pad_token_id or 0,
-    )
-    torch.manual_seed(seed)
-    model = BertForMaskedLM(config) if mlm_head else BertModel(config, add_pooling_layer=False)
-    model.save_pretrained(str(out), safe_serialization=True)
+    _save_tiny_bert(out, source, head="mlm" if mlm_head else "none", hidden=hidden, layers=layers, heads=heads,
+                    intermediate=intermediate, max_positions=max_positions, seed=seed)
     prompts = {}
     st_config = source / "config_sentence_transformers.json"
     if st_config.is_file():
@@ -99,29 +113,10 @@ def build_tiny_decoder(
     return out
 
 
-def build_tiny_cross_encoder(
-    out: str | Path,
-    tokenizer_from: str | Path,
-    *,
-    hidden: int = 32,
-    layers: int = 2,
-    heads: int = 2,
-    intermediate: int = 64,
-    max_positions: int = 128,
-    seed: int = 0,
-) -> Path:
+def build_tiny_cross_encoder(out: str | Path, tokenizer_from: str | Path, **sizes: int) -> Path:
     """A random BERT cross-encoder (sequence classification, one relevance logit) with the tokenizer of
-    `tokenizer_from`; sentence-transformers' `CrossEncoder` loads the folder as it loads a hub reranker."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    source, out = Path(tokenizer_from), Path(out)
-    tokenizer = _prepare(source, out)
-    config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate, max_position_embeddings=max_positions, type_vocab_size=2,
-        pad_token_id=tokenizer.pad_token_id or 0, num_labels=1,
-    )
-    torch.manual_seed(seed)
-    BertForSequenceClassification(config).save_pretrained(str(out), safe_serialization=True)
+    `tokenizer_from`; sentence-transformers' `CrossEncoder` loads the folder as it loads a hub reranker.
+    `sizes` (hidden, layers, heads, intermediate, max_positions, seed) are as for `build_tiny_encoder`."""
+    out = Path(out)
+    _save_tiny_bert(out, Path(tokenizer_from), head="relevance", **sizes)
     return out
