@@ -79,3 +79,25 @@ def test_index_evaluate_scores_modes_by_language_and_tunes_the_fusion(tiny_encod
     bad.write_text(json.dumps({"text": "maize", "lang": "eng"}) + "\n", encoding="utf-8")
     assert main(["index", "evaluate", str(folder), "--queries", str(bad)]) == 3
     assert "no relevant document ids" in capsys.readouterr().err
+
+
+def test_index_evaluate_takes_relevance_from_labels(tiny_encoder, tmp_path, capsys):
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--from", str(DOCS), "--model", str(tiny_encoder)]) == 0
+    out = tmp_path / "res.json"
+    test = REPO / "corpora" / "agri_advice" / "test.jsonl"
+    assert main(["index", "evaluate", str(folder), "--queries", str(test), "--relevant-by", "label",
+                 "--modes", "bm25", "dense", "--out", str(out)]) == 0
+    capsys.readouterr()
+    result = json.loads(out.read_text())
+    rows = result["modes"]["bm25"]["breakdown"]
+    # 7 query languages, each against all documents and against the English, Swahili and Hausa ones
+    assert {r["query_lang"] for r in rows} == {"eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn",
+                                               "yor_Latn", "zul_Latn"}
+    assert {r["doc_lang"] for r in rows} == {"*", "eng_Latn", "swh_Latn", "hau_Latn"}
+    assert all(r["n_queries"] == 60 for r in rows)
+    # 8 documents share each label: recall@1 is at most 1/8
+    assert all(r["recall@1"] <= 1 / 8 + 1e-9 for r in rows if r["doc_lang"] == "*")
+
+    assert main(["index", "evaluate", str(folder), "--queries", str(test), "--relevant-by", "crop"]) == 3
+    assert "No document of" in capsys.readouterr().err

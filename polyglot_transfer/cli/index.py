@@ -108,7 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     columns, metric = _columns(args.columns), "ndcg@10"
     queries = load_documents(args.queries, columns=columns, lang=args.lang)
     tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
-    result = evaluate_index(args.folder, queries, modes=args.modes, tune=tune)
+    result = evaluate_index(args.folder, queries, modes=args.modes, tune=tune, relevant_by=args.relevant_by)
     if args.out:
         atomic_write_json(args.out, result)
     if args.json:
@@ -182,14 +182,27 @@ def register(sub, add) -> None:
     p.set_defaults(func=cmd_info)
     p = isub.add_parser(
         "evaluate", help="score retrieval on judged queries: recall@k, MRR, nDCG@10 by query x document language",
-        description="Each query row needs text, lang and `relevant`: the ids of the documents that answer it "
-                    "(a JSON list, or 'id1|id2' in CSV/TSV).")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score every retrieval mode on judged queries, overall and per query language x document\n"
+                    "language, with a paired bootstrap test of each mode against dense. Each query row needs\n"
+                    "text, lang and `relevant`: the ids of the documents that answer it (the `id` column of the\n"
+                    "documents file), as a JSON list or as 'id1|id2' in CSV/TSV, e.g.\n\n"
+                    '  {"text": "Yaushe ake shuka masara?", "lang": "hau", "relevant": ["doc-007"]}\n\n'
+                    "examples:\n"
+                    "  pgt index evaluate idx/ --queries judged.jsonl\n"
+                    "  pgt index evaluate idx/ --queries corpora/agri_advice/test.jsonl --relevant-by label\n"
+                    "  pgt index evaluate idx/ --queries test.jsonl --tune-on dev.jsonl --out retrieval.json\n"
+                    "  pgt index evaluate idx/ --queries judged.csv --modes dense hybrid_norm --json")
     p.add_argument("folder")
     p.add_argument("--queries", required=True, help="judged queries file (jsonl / csv / tsv)")
     p.add_argument("--tune-on", default=None, metavar="FILE",
                    help="other judged queries to choose the fusion on (adds a 'tuned' row)")
-    p.add_argument("--modes", nargs="+", default=["dense", "bm25", "hybrid_rrf", "hybrid_norm"],
-                   choices=["dense", "bm25", "hybrid_rrf", "hybrid_norm"])
+    p.add_argument("--modes", nargs="+", default=["dense", "bm25", "hybrid_rrf", "hybrid_norm"], metavar="MODE",
+                   choices=["dense", "bm25", "hybrid_rrf", "hybrid_norm"],
+                   help="dense, bm25, hybrid_rrf, hybrid_norm (default: all four)")
+    p.add_argument("--relevant-by", default=None, metavar="FIELD",
+                   help="relevant = every document with the query's value of FIELD (e.g. label), "
+                        "instead of a `relevant` column")
     p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang columns")
     p.add_argument("--lang", default=None, help="language of every query (when the file has no lang column)")
     p.add_argument("--out", default=None, help="write the full results (with per-query scores) as JSON")

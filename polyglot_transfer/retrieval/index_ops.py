@@ -105,12 +105,14 @@ def _relevant_ids(value: Any, where: str) -> set[str]:
 
 def evaluate_index(
     folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = SEARCH_MODES,
-    tune: TextDataset | None = None,
+    tune: TextDataset | None = None, relevant_by: str | None = None,
 ) -> dict[str, Any]:
     """Score a saved index on judged queries, per retrieval mode, overall and by query x document language.
 
     Each query needs a language and ``meta["relevant"]``: the ids of the documents that answer it (the
-    ``id`` column of the documents file; chunks of one document count as that document). With `tune`
+    ``id`` column of the documents file; chunks of one document count as that document). With
+    `relevant_by` (e.g. "label"), a query's relevant documents are instead all documents whose value of
+    that field equals the query's (topical relevance from labelled queries and documents). With `tune`
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
@@ -127,15 +129,30 @@ def evaluate_index(
     index = VectorIndex.load(folder, expected_embedder=embedder.identity)
     source_of: dict[int, str] = {}
     lang_of: dict[str, str] = {}
+    by_value: dict[str, set[str]] = {}
     for doc_id in index.ids:
         meta = index.get(doc_id)["metadata"]
         source = str(meta.get("source_id", doc_id))
         source_of[doc_id] = source
         if meta.get("lang"):
             lang_of[source] = meta["lang"]
+        if relevant_by and meta.get(relevant_by) is not None:
+            by_value.setdefault(str(meta[relevant_by]), set()).add(source)
+    if relevant_by and not by_value:
+        raise DataError(f"No document of {folder} has a {relevant_by!r} field, so relevance cannot be taken from it. "
+                        "Build the index from a file with that column, or give queries a `relevant` column.")
+
+    def relevant_of(e: Any) -> set[str]:
+        if not relevant_by:
+            return _relevant_ids(e.meta.get("relevant"), f"query {e.id!r}")
+        value = e.label if relevant_by == "label" else e.meta.get(relevant_by)
+        if value is None or str(value) not in by_value:
+            raise DataError(f"query {e.id!r}: no document has {relevant_by}={value!r} (documents have "
+                            f"{sorted(by_value)[:8]}). Every query needs at least one relevant document.")
+        return by_value[str(value)]
 
     def judged(data: TextDataset) -> list[set[str]]:
-        relevant = [_relevant_ids(e.meta.get("relevant"), f"query {e.id!r}") for e in data]
+        relevant = [relevant_of(e) for e in data]
         unknown = sorted({d for rel in relevant for d in rel} - set(source_of.values()))
         if unknown:
             raise DataError(f"{len(unknown)} relevant id(s) are not documents of {folder}: {unknown[:5]}. "
