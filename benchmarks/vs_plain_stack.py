@@ -151,7 +151,7 @@ def main() -> None:
                  "check": f"macro-F1 ours {macro_f1(test.labels, our_pred, labels):.3f} / plain "
                           f"{macro_f1(test.labels, plain_pred, labels):.3f}"})
 
-    print(f"| task | ours (s) | plain (s) | ratio ours/plain | check |\n|---|---:|---:|---:|---|")
+    print("| task | ours (s) | plain (s) | ratio ours/plain | check |\n|---|---:|---:|---:|---|")
     for r in rows:
         r["ratio"] = r["ours_s"] / r["plain_s"] if r["plain_s"] else None
         print(f"| {r['task']} | {r['ours_s']:.2f} | {r['plain_s']:.2f} | {r['ratio']:.2f} | {r['check']} |")

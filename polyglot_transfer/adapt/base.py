@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, did_you_mean
+from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, UnsupportedError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.registry import Registry
 
@@ -123,6 +123,31 @@ def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None
     return TrainingArguments(**{**defaults, **overrides})
 
 
+def training_arguments(
+    output_dir: str | Path, *, epochs: float, lr: float, batch_size: int, seed: int, checkpoint: bool = False,
+    trainer_args: dict[str, Any] | None = None, where: str = "trainer_args", **settings: Any,
+) -> Any:
+    """TrainingArguments with the package's defaults: per-epoch loss logs, no reporting, no progress bar,
+    checkpoints only when `checkpoint` (one kept, per epoch), the GPU when there is one.
+
+    `settings` add to or replace the defaults (weight_decay, warmup_steps, optim...); `trainer_args`, a
+    config's pass-through mapping, goes on top of everything and is checked by `trainer_arguments`.
+    """
+    import torch
+
+    defaults = dict(
+        output_dir=str(output_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        learning_rate=lr, seed=seed, data_seed=seed, save_strategy="epoch" if checkpoint else "no",
+        save_total_limit=1, report_to=[], logging_strategy="epoch", disable_tqdm=True,
+        dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+    )
+    return trainer_arguments({**defaults, **settings}, trainer_args, where)
+
+
+def epoch_losses(trainer: Any) -> list[float]:
+    return [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+
+
 def predict_for_language(strategy: Strategy, texts: list[str], lang: str) -> np.ndarray:
     """`predict_proba`, routed to `lang` for strategies with per-language parts (language adapters).
 
@@ -133,6 +158,49 @@ def predict_for_language(strategy: Strategy, texts: list[str], lang: str) -> np.
             "lang" in inspect.signature(strategy.predict_proba).parameters:
         return strategy.predict_proba(texts, lang=lang)
     return strategy.predict_proba(texts)
+
+
+# --- config checks shared by the strategies ------------------------------------------------------
+
+def check_number(where: str, value: Any, *, low: float, high: float | None = None, integer: bool = False,
+                 low_open: bool = False) -> None:
+    """Uniform parameter errors: "must be an int in [1, inf). Got 0 instead."."""
+    kind = "an int" if integer else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and integer and isinstance(value, float):
+        ok = value.is_integer()
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
+    if not ok:
+        upper = f"{high}]" if high is not None else "inf)"
+        interval = f"{'(' if low_open else '['}{low}, {upper}"
+        raise ConfigError(f"{where} must be {kind} in {interval}. Got {value!r} instead.")
+
+
+def check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{where} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
+            f"{did_you_mean(str(value), choices)}"
+        )
+
+
+def check_family(strategy: str, family: str, supported: frozenset[str] | set[str], model: str) -> None:
+    """UnsupportedError when `family` (of `model`) is not one the strategy handles."""
+    if family not in supported:
+        raise UnsupportedError(
+            f"Strategy {strategy!r} does not support {family} models (got {model}); it supports "
+            f"{', '.join(sorted(supported))} models. Pick a model of that kind or another strategy."
+        )
+
+
+def require_text_dataset(strategy: str, train: Any) -> None:
+    """UnsupportedError unless `train` is a TextDataset (classification strategies cannot train on tags)."""
+    if not isinstance(train, TextDataset):
+        raise UnsupportedError(
+            f"Strategy {strategy!r} trains sentence classifiers on a TextDataset; got {type(train).__name__}. "
+            "For token tagging (a TokenDataset from load_conll) use 'token_classification'."
+        )
 
 
 def build_strategy(name: str, params: dict[str, Any] | None, model: str | Path, *, seed: int = 0,

@@ -10,7 +10,8 @@ Encoders saved without an MLM head (e5 and most sentence embedders) get a freshl
 with a warning: its first steps teach the head, not the encoder, so give such models more epochs.
 
 This module also holds the helpers the other "adapt the encoder, then train a task" strategies share
-(`has_mlm_head`, `read_unlabelled`, `train_language_model`, `AdaptedEncoderStrategy`).
+(`has_mlm_head`, `read_unlabelled`, `train_language_model`, `AdaptedEncoderStrategy`); config checks and
+the TrainingArguments builder every strategy uses are in `base.py`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy, build_strategy, config_from_dict
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
+    build_strategy,
+    check_choice,
+    check_family,
+    check_number,
+    config_from_dict,
+    epoch_losses,
+    require_text_dataset,
+    training_arguments,
+)
 from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
 from polyglot_transfer.models.provision import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -56,24 +68,6 @@ def has_mlm_head(path: str | Path) -> bool:
             if any(k.startswith(("cls.predictions", "lm_head")) for k in f.keys()):
                 return True
     return False
-
-
-def check_family(strategy: str, family: str, supported: frozenset[str] | set[str], model: str) -> None:
-    """UnsupportedError when `family` (of `model`) is not one the strategy handles."""
-    if family not in supported:
-        raise UnsupportedError(
-            f"Strategy {strategy!r} does not support {family} models (got {model}); it supports "
-            f"{', '.join(sorted(supported))} models. Pick a model of that kind or another strategy."
-        )
-
-
-def require_text_dataset(strategy: str, train: Any) -> None:
-    """UnsupportedError unless `train` is a TextDataset (classification strategies cannot train on tags)."""
-    if not isinstance(train, TextDataset):
-        raise UnsupportedError(
-            f"Strategy {strategy!r} trains sentence classifiers on a TextDataset; got {type(train).__name__}. "
-            "For token tagging (a TokenDataset from load_conll) use 'token_classification'."
-        )
 
 
 def read_unlabelled(texts: list[str] | None, path: str | None, where: str) -> list[str] | None:
@@ -106,52 +100,11 @@ def read_unlabelled(texts: list[str] | None, path: str | None, where: str) -> li
     return out
 
 
-def check_number(where: str, value: Any, *, low: float, high: float | None = None, integer: bool = False,
-                 low_open: bool = False) -> None:
-    """Uniform parameter errors: "must be an int in [1, inf). Got 0 instead."."""
-    kind = "an int" if integer else "a number"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and integer and isinstance(value, float):
-        ok = value.is_integer()
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
-    if not ok:
-        upper = f"{high}]" if high is not None else "inf)"
-        interval = f"{'(' if low_open else '['}{low}, {upper}"
-        raise ConfigError(f"{where} must be {kind} in {interval}. Got {value!r} instead.")
-
-
-def check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"{where} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
-            f"{did_you_mean(str(value), choices)}"
-        )
-
-
 def check_task_stage(where: str, task_strategy: str, task_params: dict[str, Any]) -> None:
     check_choice(f"{where}.task_strategy", task_strategy, TASK_STRATEGIES)
     if not isinstance(task_params, dict):
         raise ConfigError(f"{where}.task_params must be a mapping. Got {type(task_params).__name__} instead.")
     config_from_dict(STRATEGIES.get(task_strategy).config_class, dict(task_params), f"{where}.task_params")
-
-
-def training_arguments(output_dir: str, *, epochs: float, lr: float, batch_size: int, seed: int,
-                       **extra: Any):
-    """TrainingArguments with the package's defaults: no checkpoints, no reporting, per-epoch loss logs."""
-    from transformers import TrainingArguments
-
-    defaults = dict(
-        output_dir=output_dir, num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        learning_rate=lr, seed=seed, data_seed=seed, save_strategy="no", report_to=[],
-        logging_strategy="epoch", disable_tqdm=True, dataloader_num_workers=0,
-    )
-    defaults.update(extra)
-    return TrainingArguments(**defaults)
-
-
-def epoch_losses(trainer: Any) -> list[float]:
-    return [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
 
 
 def copy_sentence_transformers_modules(source: Path, out: Path) -> None:

@@ -165,29 +165,15 @@ class FullStrategy(LoraStrategy):
         return examples
 
     def _training_arguments(self, output_dir: str, *, checkpoint: bool = False):
-        import torch
+        from polyglot_transfer.adapt.base import training_arguments
 
-        from polyglot_transfer.adapt.base import trainer_arguments
-
-        return trainer_arguments(dict(
-            output_dir=output_dir,
-            num_train_epochs=self.config.epochs,
-            per_device_train_batch_size=self.config.batch_size,
-            learning_rate=self.config.learning_rate,
-            weight_decay=self.config.weight_decay,
+        return training_arguments(
+            output_dir, epochs=self.config.epochs, lr=self.config.learning_rate, batch_size=self.config.batch_size,
+            seed=self.seed, checkpoint=checkpoint, trainer_args=getattr(self.config, "trainer_args", None),
+            where=f"{self.name}.trainer_args", weight_decay=self.config.weight_decay,
             warmup_steps=self.config.warmup_ratio,  # a float < 1 is a ratio of the total steps
-            lr_scheduler_type="linear",
-            optim=self.config.optim,
-            seed=self.seed,
-            data_seed=self.seed,
-            save_strategy="epoch" if checkpoint else "no",
-            save_total_limit=1,
-            report_to=[],
-            logging_strategy="epoch",
-            disable_tqdm=True,
-            use_cpu=not torch.cuda.is_available(),
-            dataloader_num_workers=0,
-        ), getattr(self.config, "trainer_args", None), f"{self.name}.trainer_args")
+            lr_scheduler_type="linear", optim=self.config.optim,
+        )
 
     def fit(self, train: TextDataset, *, source: TextDataset | None = None) -> FullStrategy:
         """Fine-tune on `train`; `source` (labelled source-language data) feeds ``replay`` and the EWC Fisher."""

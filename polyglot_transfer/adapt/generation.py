@@ -17,15 +17,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.continued_pretraining import (
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
     check_choice,
     check_family,
     check_number,
     epoch_losses,
-    model_family,
     training_arguments,
 )
+from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
 from polyglot_transfer.models.provision import resolve_model

@@ -33,18 +33,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.continued_pretraining import (
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
     check_choice,
     check_family,
     check_number,
     epoch_losses,
-    has_mlm_head,
-    model_family,
-    read_unlabelled,
     require_text_dataset,
     training_arguments,
 )
+from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
+from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.adapt.lora import read_prompts
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean

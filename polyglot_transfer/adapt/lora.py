@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy, trainer_arguments
+from polyglot_transfer.adapt.base import STRATEGIES, Strategy, training_arguments
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.models.provision import resolve_model
@@ -88,7 +88,6 @@ class LoraStrategy(Strategy):
         return self.tokenizer_([self.prompt_ + t for t in texts], truncation=True, max_length=self.config.max_length)
 
     def fit(self, train: TextDataset) -> LoraStrategy:
-        import torch
         from datasets import Dataset
         from transformers import DataCollatorWithPadding, PrinterCallback, Trainer
 
@@ -104,24 +103,13 @@ class LoraStrategy(Strategy):
         checkpoints = getattr(self, "checkpoint_dir", None)  # set by the runner: resume interrupted training
         with contextlib.ExitStack() as stack:
             out = checkpoints or stack.enter_context(tempfile.TemporaryDirectory(prefix="pgt-lora-"))
-            args = trainer_arguments(dict(
-                output_dir=str(out),
-                num_train_epochs=self.config.epochs,
-                per_device_train_batch_size=self.config.batch_size,
-                learning_rate=self.config.learning_rate,
-                weight_decay=self.config.weight_decay,
-                warmup_steps=self.config.warmup_ratio,
+            args = training_arguments(
+                out, epochs=self.config.epochs, lr=self.config.learning_rate, batch_size=self.config.batch_size,
+                seed=self.seed, checkpoint=bool(checkpoints), trainer_args=self.config.trainer_args,
+                where="lora.trainer_args", weight_decay=self.config.weight_decay,
+                warmup_steps=self.config.warmup_ratio,  # a float < 1 is a ratio of the total steps
                 lr_scheduler_type="linear",
-                seed=self.seed,
-                data_seed=self.seed,
-                save_strategy="epoch" if checkpoints else "no",
-                save_total_limit=1,
-                report_to=[],
-                logging_strategy="epoch",
-                disable_tqdm=True,
-                dataloader_num_workers=0,
-                use_cpu=not torch.cuda.is_available(),
-            ), self.config.trainer_args, "lora.trainer_args")
+            )
             trainer = Trainer(
                 model=self.model_, args=args, train_dataset=ds,
                 data_collator=DataCollatorWithPadding(self.tokenizer_),

@@ -22,14 +22,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.continued_pretraining import (
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
     check_choice,
     check_family,
     check_number,
-    model_family,
     require_text_dataset,
 )
+from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.fileio import atomic_write_json

@@ -16,15 +16,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.continued_pretraining import (
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
     check_choice,
     check_family,
     check_number,
     epoch_losses,
-    model_family,
     training_arguments,
 )
+from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.conll import TokenDataset
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError, UnsupportedError

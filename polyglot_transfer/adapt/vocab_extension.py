@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyglot_transfer.adapt.base import STRATEGIES
+from polyglot_transfer.adapt.base import STRATEGIES, check_choice, check_number
 from polyglot_transfer.adapt.continued_pretraining import (
     AdaptedEncoderStrategy,
-    check_choice,
-    check_number,
     check_task_stage,
     copy_sentence_transformers_modules,
     has_mlm_head,

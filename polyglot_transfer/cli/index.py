@@ -14,28 +14,16 @@ EXAMPLES = """  pgt index build idx/ --from corpora/agri_advice/documents.jsonl
   pgt index evaluate idx/ --queries judged.jsonl --tune-on dev.jsonl --out retrieval.json"""
 
 
-def _columns(items: list[str]) -> dict[str, str] | None:
-    from polyglot_transfer.errors import ConfigError
+def _columns(items: list[str] | None) -> dict[str, str] | None:
+    from polyglot_transfer.cli.args import key_values
 
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--columns expects CANONICAL=COLUMN (e.g. text=body). Got {item!r}.")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out or None
+    return key_values(items, "--columns", "CANONICAL=COLUMN", "text=body") or None
 
 
-def _where(items: list[str]) -> dict | None:
-    from polyglot_transfer.errors import ConfigError
+def _where(items: list[str] | None) -> dict | None:
+    from polyglot_transfer.cli.args import key_values
 
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--where expects KEY=VALUE (e.g. lang=yor_Latn). Got {item!r}.")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out or None
+    return key_values(items, "--where", "KEY=VALUE", "lang=yor_Latn") or None
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -103,12 +91,13 @@ def _vs_dense(result: dict, mode: str, metric: str) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from polyglot_transfer.fileio import atomic_write_json
+    from polyglot_transfer.retrieval.hybrid import MODES
     from polyglot_transfer.retrieval.index_ops import evaluate_index, load_documents
 
     columns, metric = _columns(args.columns), "ndcg@10"
     queries = load_documents(args.queries, columns=columns, lang=args.lang)
     tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
-    result = evaluate_index(args.folder, queries, modes=args.modes, tune=tune, relevant_by=args.relevant_by)
+    result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune, relevant_by=args.relevant_by)
     if args.out:
         atomic_write_json(args.out, result)
     if args.json:
@@ -122,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     headers = ["R@1", "R@5", "R@20", "MRR@20", "nDCG@10"]
     for col in ("mode", "query", "docs", "n", *headers, "nDCG@10 vs dense"):
         table.add_column(col, no_wrap=True)
-    runs = [(mode, result["modes"][mode]) for mode in args.modes]
+    runs = list(result["modes"].items())
     if "tuned" in result:
         runs.append(("tuned", result["tuned"]))
     for mode, run in runs:
@@ -173,7 +162,7 @@ def register(sub, add) -> None:
     p.add_argument("folder")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--mode", default="dense", choices=["dense", "bm25", "hybrid_rrf", "hybrid_norm"])
+    p.add_argument("--mode", default="dense", help="dense (default), bm25, hybrid_rrf or hybrid_norm")
     p.add_argument("--where", nargs="*", metavar="KEY=VALUE", help="metadata filter, applied before ranking")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -197,9 +186,8 @@ def register(sub, add) -> None:
     p.add_argument("--queries", required=True, help="judged queries file (jsonl / csv / tsv)")
     p.add_argument("--tune-on", default=None, metavar="FILE",
                    help="other judged queries to choose the fusion on (adds a 'tuned' row)")
-    p.add_argument("--modes", nargs="+", default=["dense", "bm25", "hybrid_rrf", "hybrid_norm"], metavar="MODE",
-                   choices=["dense", "bm25", "hybrid_rrf", "hybrid_norm"],
-                   help="dense, bm25, hybrid_rrf, hybrid_norm (default: all four)")
+    p.add_argument("--modes", nargs="+", default=None, metavar="MODE",
+                   help="any of dense, bm25, hybrid_rrf, hybrid_norm (default: all four)")
     p.add_argument("--relevant-by", default=None, metavar="FIELD",
                    help="relevant = every document with the query's value of FIELD (e.g. label), "
                         "instead of a `relevant` column")

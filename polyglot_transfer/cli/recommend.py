@@ -23,19 +23,11 @@ def _languages(text: str | None) -> list[str] | None:
 
 
 def _weights(items: list[str]) -> dict[str, float]:
+    from polyglot_transfer.cli.args import key_values
     from polyglot_transfer.diagnostics.recommend import DEFAULT_WEIGHTS
 
-    weights = dict(DEFAULT_WEIGHTS)
-    for item in items:
-        for part in item.split(","):
-            if "=" not in part:
-                raise ConfigError(f"--weights {part!r}: expected FEATURE=WEIGHT, e.g. model_similarity=2.")
-            key, value = part.split("=", 1)
-            try:
-                weights[key.strip()] = float(value)
-            except ValueError:
-                raise ConfigError(f"--weights {part!r}: {value!r} is not a number.") from None
-    return weights
+    parts = [part for item in items for part in item.split(",")]
+    return {**DEFAULT_WEIGHTS, **key_values(parts, "--weights", "FEATURE=WEIGHT", "model_similarity=2", convert=float, kind="a number")}
 
 
 def _parallel_texts(kind: str, langs: list[str]) -> dict[str, list[str]]:
@@ -94,15 +86,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     codes = [resolve_language(c).code for c in candidates]
     kind = args.parallel or ("nusax" if all(c in NUSAX_LANGUAGES for c in [target, *codes]) else "udhr")
     texts = _parallel_texts(kind, [target, *codes])
-    sizes = {}
-    for item in _languages(args.train_sizes) or []:
-        if "=" not in item:
-            raise ConfigError(f"--train-sizes {item!r}: expected LANG=N, e.g. ind=500.")
-        lang, n = item.split("=", 1)
-        try:
-            sizes[resolve_language(lang).code] = int(n)
-        except ValueError:
-            raise ConfigError(f"--train-sizes {item!r}: {n!r} is not an int.") from None
+    from polyglot_transfer.cli.args import key_values
+
+    sizes = {resolve_language(lang).code: n for lang, n in key_values(
+        _languages(args.train_sizes), "--train-sizes", "LANG=N", "ind=500", convert=int, kind="an int").items()}
     features = {c: DataFeatures(n_train=sizes.get(c)) for c in codes}
     config = RecommendConfig(weights=_weights(args.weights), use_uriel=not args.no_uriel)
     recs = recommend_sources(target, codes, model=args.model, parallel=texts, data_features=features, config=config)

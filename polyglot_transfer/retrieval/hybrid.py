@@ -29,6 +29,13 @@ MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
 RRF_K = 60
 
 
+def check_mode(mode: Any) -> str:
+    """`mode` if it is one of MODES, else a ConfigError with a did-you-mean."""
+    if mode not in MODES:
+        raise ConfigError(f"Unknown retrieval mode {mode!r}.{did_you_mean(str(mode), MODES)} Use one of {MODES}.")
+    return mode
+
+
 def rrf_fuse(
     rankings: Sequence[Sequence[Any]], *, k: int = RRF_K, weights: Sequence[float] | None = None
 ) -> list[tuple[Any, float]]:
@@ -79,9 +86,8 @@ def fuse_candidates(
         return list(sparse.items())
     if mode == "hybrid_rrf":
         return rrf_fuse([list(dense), list(sparse)], k=rrf_k)
-    if mode == "hybrid_norm":
-        return normalized_fuse([dense, sparse], weights=[alpha, 1 - alpha])
-    raise ConfigError(f"Unknown retrieval mode {mode!r}.{did_you_mean(str(mode), MODES)} Use one of {MODES}.")
+    check_mode(mode)
+    return normalized_fuse([dense, sparse], weights=[alpha, 1 - alpha])
 
 
 class HybridRetriever(IndexRetriever):
@@ -105,9 +111,8 @@ class HybridRetriever(IndexRetriever):
     @model_validator(mode="before")
     @classmethod
     def _check_mode(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "mode" in data and data["mode"] not in MODES:
-            raise ConfigError(f"Unknown retrieval mode {data['mode']!r}.{did_you_mean(str(data['mode']), MODES)} "
-                              f"Use one of {MODES}.")
+        if isinstance(data, dict) and "mode" in data:
+            check_mode(data["mode"])
         return data
 
     def _bm25(self) -> BM25Index:

@@ -17,8 +17,8 @@ from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.retrieval.chunking import chunk_documents
 from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.faiss_index import VectorIndex, add_to_saved_index
+from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
 
-SEARCH_MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
 
 
 def _documents(data: TextDataset, max_chars: int | None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
@@ -73,19 +73,18 @@ def delete_documents(folder: str | Path, ids: list[int]) -> int:
     return removed
 
 
+def open_index(folder: str | Path) -> tuple[Embedder, VectorIndex]:
+    """A saved index with the embedder it was built with (refused if the files do not match that embedder)."""
+    embedder = Embedder(index_info(folder)["embedder"]["model"])
+    return embedder, VectorIndex.load(folder, expected_embedder=embedder.identity)
+
+
 def search_index(
     folder: str | Path, queries: list[str], *, k: int = 5, mode: str = "dense", where: dict[str, Any] | None = None
 ) -> list[list[dict[str, Any]]]:
     """Search a saved index; each hit is {text, score, metadata...}. `mode` adds BM25 or hybrid fusion."""
-    if mode not in SEARCH_MODES:
-        from polyglot_transfer.errors import did_you_mean
-
-        raise ConfigError(f"Unknown search mode {mode!r}.{did_you_mean(mode, SEARCH_MODES)} Use one of {SEARCH_MODES}.")
-    info = index_info(folder)
-    embedder = Embedder(info["embedder"]["model"])
-    index = VectorIndex.load(folder, expected_embedder=embedder.identity)
-    from polyglot_transfer.retrieval.hybrid import HybridRetriever
-
+    check_mode(mode)
+    embedder, index = open_index(folder)
     retriever = HybridRetriever(index=index, embedder=embedder, mode=mode, k=k, where=where)
     return [[{"text": d.page_content, **d.metadata} for d in docs] for docs in retriever.retrieve_batch(queries)]
 
@@ -104,7 +103,7 @@ def _relevant_ids(value: Any, where: str) -> set[str]:
 
 
 def evaluate_index(
-    folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = SEARCH_MODES,
+    folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = MODES,
     tune: TextDataset | None = None, relevant_by: str | None = None,
 ) -> dict[str, Any]:
     """Score a saved index on judged queries, per retrieval mode, overall and by query x document language.
@@ -116,17 +115,11 @@ def evaluate_index(
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
-    from polyglot_transfer.errors import did_you_mean
     from polyglot_transfer.retrieval.evaluate import cross_lingual_breakdown, per_query_scores, ranking_metrics
-    from polyglot_transfer.retrieval.hybrid import HybridRetriever, fuse_candidates, tune_fusion
 
     for mode in modes:
-        if mode not in SEARCH_MODES:
-            raise ConfigError(f"Unknown search mode {mode!r}.{did_you_mean(mode, SEARCH_MODES)} "
-                              f"Use one of {SEARCH_MODES}.")
-    info = index_info(folder)
-    embedder = Embedder(info["embedder"]["model"])
-    index = VectorIndex.load(folder, expected_embedder=embedder.identity)
+        check_mode(mode)
+    embedder, index = open_index(folder)
     source_of: dict[int, str] = {}
     lang_of: dict[str, str] = {}
     by_value: dict[str, set[str]] = {}
