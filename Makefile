@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2
 PYTEST_ARGS ?=
 
-.PHONY: setup models demo test test-slow bench clean
+.PHONY: setup models demo test test-slow bench clean lint-imports
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ models: $(VENV)/.installed
 demo: setup
 	$(PGT) compare eval/configs/demo.yaml
 
-test: setup
+lint-imports: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache
+
+test: setup lint-imports
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: setup

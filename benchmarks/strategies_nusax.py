@@ -32,7 +32,7 @@ from polyglot_transfer.data.dataset import TextDataset  # noqa: E402
 from polyglot_transfer.data.nusax import load_nusax_sentiment  # noqa: E402
 from polyglot_transfer.errors import PGTError  # noqa: E402
 from polyglot_transfer.evaluation.manifest import environment  # noqa: E402
-from polyglot_transfer.evaluation.metrics import get_metric  # noqa: E402
+from polyglot_transfer.measure.metrics import get_metric  # noqa: E402
 from polyglot_transfer.fileio import atomic_write_json  # noqa: E402
 from polyglot_transfer.models.catalog import DEFAULT_EMBEDDER  # noqa: E402
 

@@ -400,3 +400,11 @@ def script_of_text(text: str) -> str | None:
     if top in {"Hani", "Hang"} and counts["Hang"] and counts["Hani"]:
         return "Kore"
     return top
+
+
+_WORD_SEPARATOR = re.compile(r"[\s\u1361]+")  # whitespace and the Ethiopic wordspace
+
+
+def split_words(text: str) -> list[str]:
+    """Whitespace words (the Ethiopic wordspace ``፡`` also separates words)."""
+    return [w for w in _WORD_SEPARATOR.split(text) if w]

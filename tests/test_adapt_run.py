@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from polyglot_transfer.adapt.run import adapt_to_compare, load_adapt_config
+from polyglot_transfer.evaluation.adapt_run import adapt_to_compare, load_adapt_config
 from polyglot_transfer.cli.main import main
 from polyglot_transfer.errors import ConfigError
 from tests.conftest import REPO

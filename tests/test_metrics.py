@@ -1,4 +1,4 @@
-"""Tests for polyglot_transfer.evaluation.metrics: registry, classification, language-aware QA, chrF."""
+"""Tests for polyglot_transfer.measure.metrics: registry, classification, language-aware QA, chrF."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sacrebleu
 from sklearn.metrics import f1_score
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.evaluation.metrics import (
+from polyglot_transfer.measure.metrics import (
     METRICS,
     Metric,
     accuracy,

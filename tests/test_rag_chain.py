@@ -12,7 +12,7 @@ import pytest
 from langchain_core.documents import Document
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.evaluation.answer_language import answer_language_share, detect_language
+from polyglot_transfer.measure.answer_language import answer_language_share, detect_language
 from polyglot_transfer.retrieval.generators import (
     GeneratorHTTPError,
     GeneratorResponseError,

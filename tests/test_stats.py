@@ -1,4 +1,4 @@
-"""Tests for polyglot_transfer.evaluation.stats, against answers known in advance."""
+"""Tests for polyglot_transfer.measure.stats, against answers known in advance."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.evaluation.metrics import accuracy, macro_f1, token_f1
-from polyglot_transfer.evaluation.stats import (
+from polyglot_transfer.measure.metrics import accuracy, macro_f1, token_f1
+from polyglot_transfer.measure.stats import (
     CI,
     approximate_randomization_test,
     bootstrap_ci,

@@ -105,7 +105,7 @@ def linear_probe_score(train_x: np.ndarray, train_y: list[str], eval_x: np.ndarr
     """Fit a logistic-regression probe on (train_x, train_y) and score it on (eval_x, eval_y)."""
     from sklearn.linear_model import LogisticRegression
 
-    from polyglot_transfer.evaluation.metrics import get_metric
+    from polyglot_transfer.measure.metrics import get_metric
 
     labels = sorted(set(train_y))
     if len(labels) < 2:
@@ -145,7 +145,7 @@ def measure_forgetting(
             skip recomputing it for every strategy.
         mode: "probe" (a linear probe on the adapted features) or "task" (the strategy's own predictions).
     """
-    from polyglot_transfer.evaluation.metrics import get_metric
+    from polyglot_transfer.measure.metrics import get_metric
 
     if mode not in ("probe", "task"):
         raise ConfigError(f"measure_forgetting: mode must be 'probe' or 'task'. Got {mode!r} instead.")

@@ -32,7 +32,7 @@ from polyglot_transfer.adapt.continued_pretraining import (
     has_mlm_head,
     train_language_model,
 )
-from polyglot_transfer.diagnostics.tokenizer_fit import split_words
+from polyglot_transfer.languages import split_words
 from polyglot_transfer.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import sys
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from polyglot_transfer.adapt.run import run_adapt
+    from polyglot_transfer.evaluation.adapt_run import run_adapt
     from polyglot_transfer.cli.main import _print_results
 
     result = run_adapt(args.config, args.set, progress=not args.no_progress and sys.stderr.isatty())

@@ -187,7 +187,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         rows = [[name, (cls.__doc__ or "").strip().splitlines()[0]] for name, cls in STRATEGIES.items()]
     elif args.what == "metrics":
-        from polyglot_transfer.evaluation.metrics import list_metrics
+        from polyglot_transfer.measure.metrics import list_metrics
 
         rows = [list(r) for r in list_metrics()]
     elif args.what == "models":

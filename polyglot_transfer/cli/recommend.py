@@ -142,6 +142,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from polyglot_transfer.cli.main import _console, _table
     from polyglot_transfer.diagnostics.planner import Resources, plan_setups
+    from polyglot_transfer.errors import ConfigError
+    from polyglot_transfer.evaluation.config import build_config
     from polyglot_transfer.fileio import atomic_write_text
     from polyglot_transfer.languages import resolve_language
 
@@ -154,6 +156,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
                           fertility=fertility, fertility_ratio=ratio, unlabelled_file=args.unlabelled_file)
     task, n_labels = _task(args, source, target)
     plan = plan_setups(resources, task=task, model=args.model, name=args.name, n_labels=n_labels)
+    _, problems = build_config(plan.config, source="plan")
+    if problems:
+        raise ConfigError("pgt plan built a config that does not validate (please report this):\n- "
+                          + "\n- ".join(problems))
     text = plan.to_yaml()
     if args.out:
         atomic_write_text(args.out, text)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from polyglot_transfer.diagnostics.tokenizer_fit import split_words
+from polyglot_transfer.languages import split_words
 from polyglot_transfer.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)

@@ -275,10 +275,4 @@ def plan_setups(
         "seeds": seeds or [0],
         "metrics": ["accuracy", "macro_f1"],
     }
-    from polyglot_transfer.evaluation.config import build_config
-
-    _, problems = build_config(config, source="plan")
-    if problems:
-        raise ConfigError("pgt plan built a config that does not validate (please report this):\n- "
-                          + "\n- ".join(problems))
     return Plan(resources=r, setups=setups, notes=notes, config=config)

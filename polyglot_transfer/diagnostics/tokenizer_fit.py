@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from polyglot_transfer.errors import DataError, ModelError
-from polyglot_transfer.languages import resolve_language, script_of_text
+from polyglot_transfer.languages import resolve_language, script_of_text, split_words
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ NO_SPACE_SCRIPTS = frozenset(
     {"Hani", "Hans", "Hant", "Jpan", "Hira", "Kana", "Thai", "Laoo", "Khmr", "Mymr", "Tibt", "Yiii", "Java", "Bali"}
 )
 
-_WORD_SEPARATOR = re.compile(r"[\s\u1361]+")  # whitespace and the Ethiopic wordspace
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 _BOUNDARY_MARKERS = "▁Ġ#"  # SentencePiece, byte-level BPE, WordPiece continuation
 _NOT_COUNTED = {"Cc", "Cf", "Zs", "Zl", "Zp"}  # control and format characters, separators
@@ -139,11 +138,6 @@ def load_tokenizer(name_or_path: str | os.PathLike) -> Any:
             f"Could not load a tokenizer from {folder} ({exc}). Expected a folder with tokenizer.json or "
             "tokenizer_config.json; pass a model folder or a catalog name such as 'intfloat/multilingual-e5-small'."
         ) from exc
-
-
-def split_words(text: str) -> list[str]:
-    """Whitespace words (the Ethiopic wordspace ``፡`` also separates words)."""
-    return [w for w in _WORD_SEPARATOR.split(text) if w]
 
 
 def _counted(char: str) -> bool:

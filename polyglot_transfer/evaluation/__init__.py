@@ -1,1 +1,1 @@
-"""Evaluation: metrics, per-example statistics (bootstrap, paired tests, multiple-comparison correction) and reports."""
+"""Evaluation: the compare runner, results, reports and run folders (the top of the package below the CLI)."""

@@ -33,74 +33,31 @@ import yaml
 from polyglot_transfer.adapt import build_strategy, load_strategy
 from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_language
 from polyglot_transfer.errors import ConfigError, PGTError
-from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig
+from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig, build_config
 from polyglot_transfer.evaluation.manifest import environment
+from polyglot_transfer.evaluation.ray_backend import run_units_on_ray
+from polyglot_transfer.evaluation.report import write_reports
+from polyglot_transfer.evaluation.results import build_results
+from polyglot_transfer.evaluation.run_folder import (
+    DIAGNOSTICS_FILE,
+    FORGETTING_DIR,
+    cell_path,
+    forgetting_path,
+    key_of,
+    model_dir,
+    trains_encoder,
+)
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
 from polyglot_transfer.fileio import atomic_write_json, atomic_write_text, sha256_text
 from polyglot_transfer.models.provision import model_fingerprint, resolve_model
 
 logger = logging.getLogger(__name__)
 
-SETUP_DESCRIPTIONS = {
-    "head": "frozen encoder + logistic-regression head (feature extraction)",
-    "lora": "LoRA fine-tuning of the encoder (PEFT), linear-probe initialised head",
-    "rag": "retrieval of labelled examples and task documents (FAISS), similarity-weighted vote",
-}
-#: Strategies that leave the pre-trained encoder untouched: nothing to forget, so not measured.
-FROZEN_STRATEGIES = frozenset({"head", "zero_shot", "prompting"})
-FORGETTING_DIR = "forgetting"
-DIAGNOSTICS_FILE = "diagnostics.json"
-
-
 @dataclass
 class RunResult:
     run_dir: Path
     results: dict[str, Any]
     reports: dict[str, Path]
-
-
-def _key(obj: Any) -> str:
-    return sha256_text(json.dumps(obj, sort_keys=True, default=str))[:10]
-
-
-def _safe(name: str) -> str:
-    return name.replace("/", "_")
-
-
-def describe_setup(name: str, setup: SetupConfig) -> str:
-    if setup.description:
-        return setup.description
-    parts = []
-    if setup.adapt:
-        strategy = setup.adapt.get("strategy", "?")
-        parts.append(SETUP_DESCRIPTIONS.get(strategy, f"{strategy} adaptation"))
-    if setup.retrieval:
-        parts.append(SETUP_DESCRIPTIONS["rag"])
-    text = " + ".join(parts)
-    if setup.adapt and setup.retrieval:
-        text += f" (probabilities mixed {setup.combine_weight:g} : {1 - setup.combine_weight:g})"
-    return text
-
-
-def cell_path(run_dir: Path, seed: int, source: str, setup: str, lang: str) -> Path:
-    """Where the predictions of one grid cell are stored."""
-    return Path(run_dir) / "cells" / f"seed{seed}" / source / _safe(setup) / f"{lang}.json"
-
-
-def model_dir(run_dir: Path, config: CompareConfig, setup: SetupConfig, source: str, seed: int) -> Path:
-    """The folder of the model a setup trains on one source with one seed (shared by setups with equal `adapt`)."""
-    params = dict(setup.adapt or {})
-    name = params.pop("strategy", "?")
-    return Path(run_dir) / "models" / f"{name}-{_key([name, params, config.model])}-{source}-seed{seed}"
-
-
-def trains_encoder(setup: SetupConfig) -> bool:
-    """Whether a setup's strategy changes the encoder (so it can forget the source language)."""
-    return bool(setup.adapt) and setup.adapt.get("strategy") not in FROZEN_STRATEGIES
-
-
-def forgetting_path(run_dir: Path, model_folder: Path) -> Path:
-    return Path(run_dir) / FORGETTING_DIR / f"{model_folder.name}.json"
 
 
 class _Progress:
@@ -230,8 +187,6 @@ class CompareRunner:
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> RunResult:
-        from polyglot_transfer.evaluation.report import write_reports
-        from polyglot_transfer.evaluation.results import build_results
 
         started = time.perf_counter()
         config = self.config
@@ -258,7 +213,6 @@ class CompareRunner:
         return RunResult(self.run_dir, results, reports)
 
     def _run_ray(self, progress: _Progress) -> None:
-        from polyglot_transfer.evaluation.ray_backend import run_units_on_ray
 
         todo = []
         for seed, source in self.units():
@@ -266,7 +220,7 @@ class CompareRunner:
                 progress.step(f"seed {seed} {source}: done earlier", n=len(self._unit_cells(seed, source)))
             else:
                 todo.append((seed, source))
-        for seed, source, written in run_units_on_ray(self.config, self.run_dir, todo):
+        for seed, source, written in run_units_on_ray(self.config, self.run_dir, todo, run_unit_in_worker):
             progress.step(f"seed {seed} {source}: {len(written)} cell(s) computed on Ray",
                           n=len(self._unit_cells(seed, source)))
 
@@ -290,7 +244,7 @@ class CompareRunner:
                     continue
                 parts: list[tuple[float, np.ndarray]] = []
                 if setup.adapt:
-                    akey = _key(setup.adapt)
+                    akey = key_of(setup.adapt)
                     if akey not in strategies:
                         strategies[akey] = self._strategy(setup, data, source, seed)
                     if (akey, lang) not in adapt_probs:
@@ -298,7 +252,7 @@ class CompareRunner:
                     weight = setup.combine_weight if setup.retrieval else 1.0
                     parts.append((weight, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
                 if setup.retrieval:
-                    rkey = _key(setup.retrieval)
+                    rkey = key_of(setup.retrieval)
                     if rkey not in voters:
                         voters[rkey] = self._retriever(setup.retrieval, data, source)
                     if (rkey, lang) not in rag_probs:
@@ -347,7 +301,7 @@ class CompareRunner:
             path = forgetting_path(self.run_dir, folder)
             if path.is_file():
                 continue
-            akey = _key(setup.adapt)
+            akey = key_of(setup.adapt)
             strategy = strategies.get(akey) or self._strategy(setup, data, source, seed)
             strategies[akey] = strategy
             try:
@@ -401,8 +355,6 @@ def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarra
 def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str) -> list[str]:
     """Run one (seed, source) unit in a fresh process (a Ray worker): rebuild config and data, then run."""
     import torch
-
-    from polyglot_transfer.evaluation.config import build_config
 
     config, problems = build_config(config_dict, source="config (worker)")
     if problems:

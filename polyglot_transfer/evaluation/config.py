@@ -195,7 +195,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found)."""
     from polyglot_transfer.adapt import STRATEGIES
     from polyglot_transfer.adapt.base import config_from_dict
-    from polyglot_transfer.evaluation.metrics import METRICS
+    from polyglot_transfer.measure.metrics import METRICS
     from polyglot_transfer.languages import resolve_language
     from polyglot_transfer.retrieval.vote import RetrievalConfig
 

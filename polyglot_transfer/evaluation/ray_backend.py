@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig
@@ -32,14 +33,14 @@ def _import_ray():
     return ray
 
 
-def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int, str]]
+def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int, str]],
+                     worker: Callable[[dict[str, Any], str, int, str], list[str]]
                      ) -> Iterator[tuple[int, str, list[str]]]:
-    """Run `units` as Ray tasks; yield (seed, source, cells written) as each finishes."""
+    """Run `units` as Ray tasks of `worker(config_dict, run_dir, seed, source)`; yield (seed, source, cells
+    written) as each finishes."""
     if not units:
         return
     ray = _import_ray()
-    from polyglot_transfer.evaluation.compare import run_unit_in_worker
-
     threads = str(config.threads or 1)
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}
     env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
@@ -49,7 +50,7 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
                  runtime_env={"env_vars": env}, logging_level=logging.WARNING)
         started = True
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_unit_in_worker)
+        remote = ray.remote(num_cpus=1, max_retries=0)(worker)
         config_dict = config.to_dict()
         pending = {remote.remote(config_dict, str(run_dir), seed, source): (seed, source) for seed, source in units}
         logger.info("Running %d unit(s) on Ray with %d worker(s)", len(pending), config.workers)

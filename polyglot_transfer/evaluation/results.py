@@ -15,14 +15,22 @@ from typing import Any
 
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.evaluation.config import CompareConfig
-from polyglot_transfer.evaluation.metrics import get_metric
-from polyglot_transfer.evaluation.stats import (
+from polyglot_transfer.measure.metrics import get_metric
+from polyglot_transfer.measure.stats import (
     bootstrap_ci,
     bootstrap_ci_over_seeds,
     holm_correction,
     mcnemar_test,
     paired_bootstrap_test,
     wins_ties_losses,
+)
+from polyglot_transfer.evaluation.run_folder import (
+    DIAGNOSTICS_FILE,
+    cell_path,
+    describe_setup,
+    forgetting_path,
+    model_dir,
+    trains_encoder,
 )
 from polyglot_transfer.evaluation.task_data import TaskData
 
@@ -35,7 +43,6 @@ Cells = dict[tuple[str, str, str], list[dict[str, Any]]]  # (setup, source, targ
 
 
 def _read_cells(run_dir: Path, config: CompareConfig) -> Cells:
-    from polyglot_transfer.evaluation.compare import cell_path
 
     cells: Cells = {}
     missing = []
@@ -164,7 +171,6 @@ def build_transfer_matrix(config: CompareConfig, records: list[dict[str, Any]],
 
 def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
     """One row per (setup that trains the encoder, source): before / after / drop, mean over seeds."""
-    from polyglot_transfer.evaluation.compare import forgetting_path, model_dir, trains_encoder
 
     rows = []
     for name, setup in config.setups.items():
@@ -187,7 +193,6 @@ def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _diagnostics(run_dir: Path) -> list[dict[str, Any]]:
-    from polyglot_transfer.evaluation.compare import DIAGNOSTICS_FILE
 
     path = run_dir / DIAGNOSTICS_FILE
     return json.loads(path.read_text()) if path.is_file() else []
@@ -195,7 +200,6 @@ def _diagnostics(run_dir: Path) -> list[dict[str, Any]]:
 
 def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, duration_s: float | None = None) -> dict:
     """results.json of a finished run (schema: docs/results_schema.md)."""
-    from polyglot_transfer.evaluation.compare import describe_setup
     from polyglot_transfer.languages import resolve_language
 
     boot = config.bootstrap

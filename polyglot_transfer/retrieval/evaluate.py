@@ -194,7 +194,7 @@ def compare_systems(
     Returns delta, its (1 - alpha) interval (low, high), the two-sided p-value and whether the difference
     is significant at `alpha`.
     """
-    from polyglot_transfer.evaluation.stats import paired_bootstrap_test
+    from polyglot_transfer.measure.stats import paired_bootstrap_test
 
     a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if a.shape != b.shape:

@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from polyglot_transfer.errors import ConfigError, LanguageError
-from polyglot_transfer.evaluation.answer_language import detect_language
+from polyglot_transfer.measure.answer_language import detect_language
 from polyglot_transfer.languages import resolve_language
 from polyglot_transfer.retrieval.rag_prompts import RagPrompt
 

@@ -1,7 +1,7 @@
 """Uncertainty and significance for per-example evaluation results.
 
 Everything here resamples *examples* (and, with several training seeds, seeds), so any metric from
-`polyglot_transfer.evaluation.metrics` works. Registered `Metric`s are resampled through their summed
+`polyglot_transfer.measure.metrics` works. Registered `Metric`s are resampled through their summed
 per-example statistics (one matrix product per chunk of resamples); any other callable
 ``fn(y_true, y_pred, labels) -> float`` also works, through a slower Python loop.
 
@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.evaluation.metrics import as_example_array, check_same_length, resolve_labels
+from polyglot_transfer.measure.metrics import as_example_array, check_same_length, resolve_labels
 
 logger = logging.getLogger(__name__)
 
