@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PGT := $(VENV)/bin/pgt
 # A CPU build of torch; on a GPU machine set TORCH_SPEC=torch (or your CUDA build).
 TORCH_SPEC ?= torch==2.13.0
-MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2
+MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2 google/gemma-3-270m
 PYTEST_ARGS ?=
 
 .PHONY: setup models demo test test-slow bench clean lint-imports
