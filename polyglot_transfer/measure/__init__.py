@@ -1,1 +1,4 @@
 """measure/: metrics and statistics every layer may use (classification, QA, NER, retrieval; bootstrap, paired tests)."""
+
+# QA metrics register themselves (chrf_pp, answer_language, gold_passage_recall, answer_supported).
+from polyglot_transfer.measure import qa as _qa  # noqa: E402,F401
