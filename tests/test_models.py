@@ -201,6 +201,8 @@ def test_weights_damaged_at_the_same_size_are_refused(wheel_index):
         provision.resolve_model(wheel_index.name)
     with pytest.raises(IntegrityError, match="changed or damaged"):
         provision.verified_fingerprint(folder)
+    with pytest.raises(IntegrityError, match="changed or damaged"):
+        provision.model_fingerprint(folder)  # what the compare runner's manifest calls today
     provision.pull_model(wheel_index.name, force=True)  # the fix the message names works
     assert provision.verified_fingerprint(folder)["weights_sha256"]["model.safetensors"] == \
         provision.read_marker(folder)["files"]["model.safetensors"]["sha256"]
