@@ -115,7 +115,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from polyglot_transfer.evaluation.config import validate_config
+    from polyglot_transfer.api import validate_config  # a file, or a shipped example name such as `demo`
 
     problems = validate_config(args.config, args.set)
     if problems:
@@ -128,8 +128,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from polyglot_transfer.api import load_config  # a file, or a shipped example name such as `demo`
     from polyglot_transfer.evaluation.compare import run_compare
-    from polyglot_transfer.evaluation.config import load_config
     from polyglot_transfer.evaluation.report import plain_summary
 
     config = load_config(args.config, args.set)
@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_verify)
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml")
+        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml, or a shipped example's name "
+                       "(demo, nusax, nusax_transfer: found from any folder)")
         p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a config value (YAML), repeatable: --set seeds=[0,1]")
 
