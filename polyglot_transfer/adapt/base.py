@@ -205,6 +205,7 @@ def require_text_dataset(strategy: str, train: Any) -> None:
 
 def build_strategy(name: str, params: dict[str, Any] | None, model: str | Path, *, seed: int = 0,
                    embedder: Any = None, where: str | None = None) -> Strategy:
+    """A strategy by registered name with its parameters checked, e.g. ``build_strategy("lora", {"r": 8}, model)``."""
     cls = STRATEGIES.get(name)
     config = config_from_dict(cls.config_class, dict(params or {}), where or f"strategy {name!r}")
     return cls(config, model, seed=seed, embedder=embedder)

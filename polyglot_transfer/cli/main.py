@@ -7,6 +7,7 @@ check failed; 6 unsupported combination; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -36,35 +37,67 @@ COMMAND_MODULES = (
 )
 
 
+#: Table width when stdout is not a terminal (piped to a file or another program); $COLUMNS overrides it.
+PIPED_WIDTH = 120
+# third-party loggers whose warnings (load reports, "Some weights were not initialized", ...) need -v
+NOISY_LOGGERS = ("bm25s", "faiss", "sentence_transformers", "transformers", "httpx", "huggingface_hub", "accelerate",
+                 "peft", "datasets", "urllib3", "filelock")
+
+
+class _Formatter(logging.Formatter):
+    """Plain lines: the message alone for info, `warning: ...` / `error: ...` above it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
 def _configure_output(verbose: int, quiet: bool) -> None:
+    """Log lines on stderr (they go through tqdm.write inside :func:`progress_logging`, so bars stay whole);
+    third-party warnings, FutureWarnings and load reports only with -v."""
+    import warnings
+
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    try:
-        from rich.logging import RichHandler
-
-        from rich.console import Console
-
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False,
-                                               markup=False)
-    except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler()
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("polyglot_transfer").setLevel(level)
-    for noisy in ("bm25s", "faiss", "sentence_transformers", "transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    third_party = logging.ERROR if verbose == 0 else logging.WARNING if verbose == 1 else logging.INFO
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(third_party)
+    if verbose == 0:
+        warnings.simplefilter("ignore")  # FutureWarning, UserWarning ... from the libraries underneath
+        warnings.filterwarnings("default", module="polyglot_transfer")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import transformers
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity(third_party)
+        transformers.logging.disable_progress_bar()  # "Loading weights" bars; our own bars stay
     except ImportError:  # pragma: no cover
         pass
 
 
-def _console():
+@contextlib.contextmanager
+def progress_logging():
+    """Route log lines through tqdm while long steps show progress bars, so a line never breaks a bar."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(loggers=[logging.getLogger()]):
+        yield
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Bars on a terminal unless --no-progress (piped output gets one log line per step instead)."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console()
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, width=width)
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]):
@@ -115,7 +148,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from polyglot_transfer.evaluation.config import validate_config
+    from polyglot_transfer.api import validate_config  # a file, or a shipped example name such as `demo`
 
     problems = validate_config(args.config, args.set)
     if problems:
@@ -128,13 +161,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from polyglot_transfer.api import load_config  # a file, or a shipped example name such as `demo`
     from polyglot_transfer.evaluation.compare import run_compare
-    from polyglot_transfer.evaluation.config import load_config
     from polyglot_transfer.evaluation.report import plain_summary
 
     config = load_config(args.config, args.set)
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    result = run_compare(config, run_dir=args.output_dir, progress=show_progress)
+    with progress_logging():
+        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args))
     _print_results(result.results)
     for line in plain_summary(result.results):
         print(f"* {line}")
@@ -185,7 +218,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "strategies":
         from polyglot_transfer.adapt import STRATEGIES
 
-        rows = [[name, (cls.__doc__ or "").strip().splitlines()[0]] for name, cls in STRATEGIES.items()]
+        listing = [(name, _first_line(cls), _parameters(getattr(cls, "config_class", None)))
+                   for name, cls in STRATEGIES.items()]
+        if args.json:
+            print(json.dumps([{"name": n, "description": d, "parameters": dict(p)} for n, d, p in listing], indent=2))
+            return 0
+        rows = [[name, f"{doc}\n" + ", ".join(f"{k}={v}" for k, v in params)] for name, doc, params in listing]
+        _console().print(_table("strategies (parameters with their defaults; set them under `adapt:`)",
+                                ["name", "description and parameters"], rows))
+        return 0
     elif args.what == "metrics":
         from polyglot_transfer.measure.metrics import list_metrics
 
@@ -200,6 +241,48 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows = [[name, ""] for name in CORPORA]
     _console().print(_table(args.what, ["name", "description"], rows))
     return 0
+
+
+def _first_line(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def _parameters(config_class: type | None) -> list[tuple[str, str]]:
+    """(name, default as text) for each field of a strategy's config: dataclasses, pydantic models, or the
+    constructor's signature, whichever the class is; "required" when there is no default."""
+    import dataclasses
+    import inspect
+
+    if config_class is None:
+        return []
+    if dataclasses.is_dataclass(config_class):
+        out = []
+        for f in dataclasses.fields(config_class):
+            if not f.init or f.name.startswith("_"):
+                continue
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = inspect.Parameter.empty
+            out.append((f.name, _default_text(value)))
+        return out
+    fields = getattr(config_class, "model_fields", None)  # pydantic BaseModel
+    if isinstance(fields, dict):
+        return [(name, _default_text(info.get_default(call_default_factory=True) if not info.is_required()
+                                     else inspect.Parameter.empty)) for name, info in fields.items()]
+    params = inspect.signature(config_class).parameters.values()
+    return [(p.name, _default_text(p.default)) for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _default_text(value: object) -> str:
+    import inspect
+
+    if value is inspect.Parameter.empty:
+        return "required"
+    return json.dumps(value) if isinstance(value, str | list | dict | bool | type(None)) else str(value)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -239,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_verify)
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml")
+        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml, or a shipped example's name "
+                       "(demo, nusax, nusax_transfer: found from any folder)")
         p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a config value (YAML), repeatable: --set seeds=[0,1]")
 
@@ -258,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  pgt report runs/demo")
     p.add_argument("run_dir")
 
-    p = add("ls", "list registered components", cmd_ls, "  pgt ls strategies\n  pgt ls metrics")
+    p = add("ls", "list registered components", cmd_ls, "  pgt ls strategies\n  pgt ls strategies --json\n  pgt ls metrics")
     p.add_argument("what", choices=["strategies", "metrics", "models", "corpora"])
+    p.add_argument("--json", action="store_true", help="machine-readable output (strategies)")
 
     # Further command groups live in their own modules: each defines register(sub, add).
     import importlib

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
+    """What a comparison returns: its run folder, the results (as in results.json) and the report paths."""
+
     run_dir: Path
     results: dict[str, Any]
     reports: dict[str, Path]

@@ -65,6 +65,8 @@ class BootstrapConfig:
 
 @dataclass
 class CompareConfig:
+    """A validated `pgt compare` config (see the module docstring); build it with load_config or build_config."""
+
     name: str
     task: TaskConfig
     setups: dict[str, SetupConfig]
