@@ -83,7 +83,7 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
 
 @dataclass
 class TokenClassificationConfig:
-    method: str = "lora"  # "lora" (adapters + trained token head) or "full"
+    method: str = "lora"  # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
@@ -96,7 +96,7 @@ class TokenClassificationConfig:
 
     def __post_init__(self) -> None:
         where = "token_classification"
-        check_choice(f"{where}.method", self.method, ("lora", "full"))
+        check_choice(f"{where}.method", self.method, ("lora", "full", "head"))
         for name in ("r", "alpha", "batch_size"):
             check_number(f"{where}.{name}", getattr(self, name), low=1, integer=True)
         check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
@@ -133,6 +133,15 @@ class TokenClassificationStrategy(Strategy):
         if self.config.method == "full":
             source = folder / "model" if folder is not None else path
             self.model_ = AutoModelForTokenClassification.from_pretrained(str(source), **kwargs)
+            return
+        if self.config.method == "head":  # the encoder stays frozen; only the token classifier trains
+            self.model_ = AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
+            for p in self.model_.base_model.parameters():
+                p.requires_grad = False
+            if folder is not None:
+                from safetensors.torch import load_file
+
+                self.model_.load_state_dict(load_file(str(folder / "head.safetensors")), strict=False)
             return
         base = AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
         if folder is not None:
@@ -242,7 +251,13 @@ class TokenClassificationStrategy(Strategy):
         return entity_f1(data.tags, self.predict(data.tokens))
 
     def _save_weights(self, folder: Path) -> None:
-        if self.config.method == "full":
+        if self.config.method == "head":
+            from safetensors.torch import save_file
+
+            prefix = self.model_.base_model_prefix + "."
+            save_file({n: p.detach().contiguous() for n, p in self.model_.named_parameters()
+                       if not n.startswith(prefix)}, str(folder / "head.safetensors"))
+        elif self.config.method == "full":
             self.model_.save_pretrained(str(folder / "model"), safe_serialization=True)
         else:
             self.model_.save_pretrained(str(folder / "adapter"), safe_serialization=True)

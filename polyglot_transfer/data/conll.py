@@ -73,6 +73,37 @@ class TokenDataset:
         return [s.tags for s in self.sentences]
 
     @property
+    def texts(self) -> list[str]:
+        """Each sentence as text (tokens joined by spaces), for tokenizer diagnostics and embeddings."""
+        return [" ".join(s.tokens) for s in self.sentences]
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.sentences]
+
+    @property
+    def labels(self) -> list[list[str]]:
+        """The gold tags (the counterpart of TextDataset.labels: what a prediction is scored against)."""
+        return self.tags
+
+    @property
+    def label_set(self) -> list[str]:
+        return self.tag_set
+
+    def sample(self, n: int, seed: int = 0) -> TokenDataset:
+        """At most `n` sentences drawn without replacement (in their original order); all when n >= len."""
+        if n >= len(self):
+            return self
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(self)), n))
+        return TokenDataset([self.sentences[i] for i in keep], name=f"{self.name}-sample{n}")
+
+    @classmethod
+    def concat(cls, datasets: list[TokenDataset], name: str | None = None) -> TokenDataset:
+        return cls([s for d in datasets for s in d], name=name or "+".join(d.name for d in datasets))
+
+    @property
     def tag_set(self) -> list[str]:
         """Sorted unique tags."""
         return sorted({t for s in self.sentences for t in s.tags})
@@ -124,13 +155,12 @@ def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str |
             except IndexError:
                 raise DataError(f"{path}:{lineno}: tag_column {tag_column} is out of range for {len(cols)} "
                                 f"columns ({line!r}).") from None
+            if tag != "O" and (tag[:2] not in ("B-", "I-", "E-", "S-") or len(tag) < 3):
+                raise DataError(f"{path}:{lineno}: tags [{tag!r}] are not BIO/IOBES tags (O, B-X, I-X, E-X, S-X) "
+                                f"(line {line!r}); check tag_column (now {tag_column}) and the file's format.")
             tokens.append(nfc(cols[0]))
             tags.append(tag)
     flush()
     if not sentences:
         raise DataError(f"{path} holds no sentences (expected 'token tag' lines separated by blank lines).")
-    bad = sorted({t for s in sentences for t in s.tags if t != "O" and t[:2] not in ("B-", "I-", "E-", "S-")})
-    if bad:
-        raise DataError(f"{path}: tags {bad[:5]} are not BIO/IOBES tags (O, B-X, I-X, E-X, S-X); check tag_column "
-                        f"(now {tag_column}).")
     return TokenDataset(sentences, name=name or f"{path.stem}-{code}")
