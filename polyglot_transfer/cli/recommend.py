@@ -121,19 +121,18 @@ def _task(args: argparse.Namespace, source: str, target: str) -> tuple[dict, int
         from polyglot_transfer.data.loaders import load_table
 
         return task, len(load_table(Path(args.train), label_required=True).label_set)
-    corpus = args.corpus
-    if corpus is None:
-        from polyglot_transfer.data.nusax import NUSAX_LANGUAGES
+    from polyglot_transfer.tasks import TASKS, TaskConfig, check_task
 
-        agri = {"eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn", "yor_Latn", "zul_Latn"}
-        if source == "eng_Latn" and target in agri:
-            corpus = "agri_advice"
-        elif source in NUSAX_LANGUAGES and target in NUSAX_LANGUAGES:
-            corpus = "nusax"
-        else:
+    corpus = args.corpus
+    if corpus is None:  # the first registered classification task with data for source -> target
+        corpus = next((name for name, t in TASKS.items() if t.type == "classification"
+                       and not check_task(TaskConfig(corpus=name), [source], [target])), None)
+        if corpus is None:
             raise ConfigError(f"No built-in corpus has {source} -> {target}: pass --train FILE --test FILE "
-                              "(labelled JSONL/CSV with text, label, lang) or --corpus NAME.")
-    n_labels = {"agri_advice": 6, "nusax": 3}.get(corpus)
+                              "(labelled JSONL/CSV with text, label, lang) or --corpus NAME (pgt ls tasks).")
+    task = TASKS.get(corpus)
+    train = task.load(TaskConfig(corpus=corpus), [source], [target]).train(source)
+    n_labels = len(train.label_set) if train is not None and task.type == "classification" else None
     return {"corpus": corpus}, n_labels
 
 
@@ -227,7 +226,7 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument("--documents", type=int, default=0, help="task documents for retrieval")
     p.add_argument("--gpu", choices=["yes", "no"], default="no")
     p.add_argument("--model", default=DEFAULT_EMBEDDER)
-    p.add_argument("--corpus", default=None, help="built-in task corpus for the config (agri_advice, nusax)")
+    p.add_argument("--corpus", default=None, help="a registered task for the config (pgt ls tasks), e.g. agri_advice")
     p.add_argument("--train", default=None, metavar="FILE", help="labelled source-language file for the config")
     p.add_argument("--test", default=None, metavar="FILE", help="labelled test file with a lang column")
     p.add_argument("--documents-file", default=None, metavar="FILE", help="task documents for retrieval")

@@ -14,7 +14,10 @@ from polyglot_transfer.tasks.base import (
     TaskCorpus,
     TaskType,
 )
-from polyglot_transfer.tasks.resolve import check_task, resolve_task
+from polyglot_transfer.tasks.resolve import as_texts, check_task, resolve_task, task_texts
 from polyglot_transfer.tasks import builtin as _builtin  # noqa: F401,E402  (registers the built-in tasks)
 
-__all__ = ["TASKS", "TASK_TYPES", "Task", "TaskConfig", "TaskCorpus", "TaskType", "check_task", "resolve_task"]
+__all__ = [
+    "TASKS", "TASK_TYPES", "Task", "TaskConfig", "TaskCorpus", "TaskType", "as_texts", "check_task", "resolve_task",
+    "task_texts",
+]

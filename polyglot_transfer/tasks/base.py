@@ -106,6 +106,7 @@ class TaskCorpus:
     documents: Any = None
     cards: list[dict[str, Any]] = field(default_factory=list)
     resource: dict[str, str] = field(default_factory=dict)
+    languages: list[str] = field(default_factory=list)  # languages with data, where the loader knows them
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def _agri_load(config: TaskConfig, sources: list[str], targets: list[str]) -> Ta
                 if isinstance(lang, dict) and "code" in lang and "resource" in lang}
     return TaskCorpus(name=config.name or "agri_advice", train=lambda lang: corpus.train.filter(lang=lang),
                       test=tests.get, heldout=tests.get, documents=corpus.documents,
-                      cards=[_agri_card(corpus.card)], resource=resource)
+                      cards=[_agri_card(corpus.card)], resource=resource,
+                      languages=sorted(set(corpus.train.languages) | set(tests)))
 
 
 def _agri_check(config: TaskConfig, sources: list[str], targets: list[str]) -> list[str]:
@@ -55,7 +56,7 @@ def _agri_check(config: TaskConfig, sources: list[str], targets: list[str]) -> l
 
 
 def _nusax_load(config: TaskConfig, sources: list[str], targets: list[str]) -> TaskCorpus:
-    from polyglot_transfer.data.nusax import load_nusax_sentiment
+    from polyglot_transfer.data.nusax import NUSAX_LANGUAGES, load_nusax_sentiment
 
     root = shared_root(config, "nusax")
     langs = sorted(set(targets) | {lang for src in sources for lang in src.split("+")})
@@ -66,6 +67,7 @@ def _nusax_load(config: TaskConfig, sources: list[str], targets: list[str]) -> T
         test=lambda lang: load_nusax_sentiment(root, lang, "test"),
         cards=[{**NUSAX_CARD, "languages": langs}],
         resource={lang: "high" if lang in ("ind_Latn", "eng_Latn") else "low" for lang in langs},
+        languages=list(NUSAX_LANGUAGES),
     )
 
 
@@ -134,7 +136,7 @@ def _conll_load(config: TaskConfig, sources: list[str], targets: list[str]) -> T
         "name": config.name or "CoNLL NER", "description": f"CoNLL NER files under {config.corpus_root}",
         "licence": "", "how_made": ""}
     return TaskCorpus(name=config.name or "masakhaner", train=loader("train"), heldout=loader("heldout"),
-                      test=loader("test"), cards=[{**card, "languages": langs}])
+                      test=loader("test"), cards=[{**card, "languages": langs}], languages=list(folders))
 
 
 def _conll_check(config: TaskConfig, sources: list[str], targets: list[str]) -> list[str]:
@@ -168,7 +170,7 @@ AFRIQA_CARD = {
 
 
 def _afriqa_load(config: TaskConfig, sources: list[str], targets: list[str]) -> TaskCorpus:
-    from polyglot_transfer.data.afriqa import load_afriqa_passages, load_afriqa_queries
+    from polyglot_transfer.data.afriqa import AFRIQA_LANGUAGES, load_afriqa_passages, load_afriqa_queries
 
     root = shared_root(config, "afriqa")
 
@@ -197,7 +199,8 @@ def _afriqa_load(config: TaskConfig, sources: list[str], targets: list[str]) -> 
         documents = TextDataset(merged, name="afriqa-gold-passages")
     langs = sorted(set(targets) | {lang for src in sources for lang in src.split("+")})
     return TaskCorpus(name=config.name or "afriqa", train=split("train"), heldout=split("dev"), test=split("test"),
-                      documents=documents, cards=[{**AFRIQA_CARD, "languages": langs}])
+                      documents=documents, cards=[{**AFRIQA_CARD, "languages": langs}],
+                      languages=list(AFRIQA_LANGUAGES))
 
 
 def _afriqa_check(config: TaskConfig, sources: list[str], targets: list[str]) -> list[str]:

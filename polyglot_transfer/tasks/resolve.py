@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from polyglot_transfer.errors import PGTError, did_you_mean
+from typing import Any
+
+from polyglot_transfer.data.conll import TokenDataset
+from polyglot_transfer.data.dataset import Example, TextDataset
+from polyglot_transfer.errors import DataError, PGTError, did_you_mean
 from polyglot_transfer.tasks import files
 from polyglot_transfer.tasks.base import TASK_TYPES, TASKS, Task, TaskConfig
 
-__all__ = ["check_task", "resolve_task"]
+__all__ = ["as_texts", "check_task", "resolve_task", "task_texts"]
 
 
 def resolve_task(config: TaskConfig) -> Task:
@@ -59,3 +63,41 @@ def check_task(config: TaskConfig, sources: list[str], targets: list[str], where
     except PGTError as exc:
         problems.append(f"{where}: {exc}")
     return problems
+
+
+def as_texts(ds: TextDataset | TokenDataset) -> TextDataset:
+    """A TextDataset view of any task dataset (a tagged sentence becomes its tokens joined by spaces)."""
+    if isinstance(ds, TextDataset):
+        return ds
+    return TextDataset([Example(s.id, " ".join(s.tokens), None, s.lang) for s in ds], name=ds.name)
+
+
+def task_texts(name: str, languages: list[str] | None = None) -> tuple[TextDataset, Any]:
+    """(the texts of a registered task in `languages` (default: every language it has), its documents).
+
+    For diagnostics: each language's training and test texts, with `lang`. DataError when `name` is not a
+    registered task (with did-you-mean) or the task has no text in any of the languages.
+    """
+    if name not in TASKS:
+        raise DataError(f"{name!r} is not a registered task.{did_you_mean(name, TASKS)} Registered: {', '.join(TASKS)}.")
+    task = TASKS.get(name)
+    config = TaskConfig(corpus=name)
+    corpus = task.load(config, [], list(languages or []))
+    wanted = list(languages or corpus.languages or task.languages)
+    parts = []
+    for lang in wanted:
+        for loader in (corpus.train, corpus.test):
+            try:
+                ds = loader(lang)
+            except DataError:
+                ds = None
+            if ds is not None and len(ds):
+                parts.append(as_texts(ds))
+    if not parts:
+        raise DataError(f"Task {name!r} has no texts in {', '.join(wanted) or 'any language'}.")
+    seen, examples = set(), []
+    for ex in (e for p in parts for e in p):
+        if ex.id not in seen:
+            seen.add(ex.id)
+            examples.append(ex)
+    return TextDataset(examples, name=corpus.name), corpus.documents
