@@ -121,8 +121,10 @@ class TokenDataset:
         return h.hexdigest()
 
 
-def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str | None = None) -> TokenDataset:
-    """Read a CoNLL file into a TokenDataset; sentence ids are ``<file stem>-<n>`` (n from 0)."""
+def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str | None = None,
+               id_prefix: str | None = None) -> TokenDataset:
+    """Read a CoNLL file into a TokenDataset; sentence ids are ``<id_prefix>-<n>`` (n from 0; the prefix
+    defaults to the file stem: give one per language when files of several languages share a name)."""
     path = Path(path)
     code = resolve_language(lang).code
     if not path.is_file():
@@ -133,7 +135,7 @@ def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str |
 
     def flush() -> None:
         if tokens:
-            sentences.append(TokenSentence(f"{path.stem}-{len(sentences)}", list(tokens), list(tags), code))
+            sentences.append(TokenSentence(f"{id_prefix or path.stem}-{len(sentences)}", list(tokens), list(tags), code))
             tokens.clear()
             tags.clear()
 

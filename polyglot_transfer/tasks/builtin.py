@@ -128,7 +128,7 @@ def _conll_load(config: TaskConfig, sources: list[str], targets: list[str]) -> T
         def load(lang: str) -> TokenDataset | None:
             path = _conll_file(folders, lang, split)
             return None if path is None else load_conll(path, lang, tag_column=config.tag_column,
-                                                          name=f"masakhaner-{lang}-{split}")
+                                                          name=f"masakhaner-{lang}-{split}", id_prefix=f"{lang}-{split}")
         return load
 
     langs = sorted(set(targets) | {lang for src in sources for lang in src.split("+")})

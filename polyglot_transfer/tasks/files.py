@@ -89,8 +89,8 @@ def _conll_loader(config: TaskConfig, value: Any, default_lang: str | None, what
                             f"not exactly one language to give it. Write task.{what} as a mapping "
                             "{language: file}, e.g. {hau_Latn: data/hau/test.txt}.")
         spec = {default_lang: spec}
-    return lambda lang: (load_conll(spec[lang], lang, tag_column=config.tag_column, name=f"{spec[lang].stem}-{lang}")
-                         if lang in spec else None)
+    return lambda lang: (load_conll(spec[lang], lang, tag_column=config.tag_column, name=f"{spec[lang].stem}-{lang}",
+                                    id_prefix=f"{lang}-{what}-{spec[lang].stem}") if lang in spec else None)
 
 
 def _files_load(config: TaskConfig, sources: list[str], targets: list[str], kind: str) -> TaskCorpus:
