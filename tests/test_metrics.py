@@ -28,7 +28,8 @@ from polyglot_transfer.measure.metrics import (
 
 
 def test_registry_lists_every_metric() -> None:
-    assert list(METRICS) == ["accuracy", "chrf", "exact_match", "macro_f1", "token_f1"]
+    assert list(METRICS) == ["accuracy", "chrf", "entity_f1", "entity_precision", "entity_recall", "exact_match",
+                             "macro_f1", "token_f1"]
     names = [name for name, _ in list_metrics()]
     assert names == list(METRICS)
     assert all(description for _, description in list_metrics()), "every metric needs a description"
@@ -61,6 +62,10 @@ def test_uniform_signature() -> None:
         "token_f1": (["a b"], ["a"]),
         "chrf": (["the cat sat"], ["the cat sat"]),
     }
+    tags = np.empty(2, dtype=object)  # one tag list per sentence (a 1-D array of lists)
+    tags[0], tags[1] = ["B-PER", "I-PER", "O"], ["O", "B-LOC"]
+    for name in ("entity_f1", "entity_precision", "entity_recall"):
+        data[name] = (tags, tags)
     for name, metric in METRICS.items():
         y_true, y_pred = data[name]
         value = metric(np.asarray(y_true), np.asarray(y_pred), None)
