@@ -71,12 +71,25 @@ def _verdict(delta: float, p_adjusted: float, alpha: float) -> str:
     return "tie"
 
 
-def _records(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dict[str, Any]]:
+def _scored_metrics(config: CompareConfig, data: TaskData) -> list[tuple[str, Any]]:
+    """(record name, metric) for the config's metrics, plus the per-type metric of a task that has one
+    (NER: entity_f1:PER, entity_f1:LOC, ...: one record per entity type of the tag set)."""
+    out = [(name, get_metric(name)) for name in config.metrics]
+    per_type = data.task.task_type.per_type_metric if data.task is not None else None
+    if per_type:
+        from polyglot_transfer.measure.ner import entity_types
+
+        out += [(f"{per_type}:{kind}", get_metric(per_type, entity_type=kind)) for kind in entity_types(data.labels)]
+    return out
+
+
+def _records(config: CompareConfig, cells: Cells, labels: list[str],
+             metrics: list[tuple[str, Any]] | None = None) -> list[dict[str, Any]]:
     boot = config.bootstrap
     records = []
+    metrics = metrics if metrics is not None else [(name, get_metric(name)) for name in config.metrics]
     for (setup, source, lang), runs in cells.items():
-        for metric_name in config.metrics:
-            metric = get_metric(metric_name)
+        for metric_name, metric in metrics:
             if len(runs) == 1:
                 ci = bootstrap_ci(metric, runs[0]["y_true"], runs[0]["y_pred"], labels,
                                   n_resamples=boot.n_resamples, alpha=boot.alpha, seed=0)
@@ -205,9 +218,10 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
     boot = config.bootstrap
     cells = _read_cells(run_dir, config)
     labels = data.labels
-    records = _records(config, cells, labels)
+    records = _records(config, cells, labels, _scored_metrics(config, data))
     comparisons = _comparisons(config, cells, labels)
-    primary = PRIMARY_METRIC if PRIMARY_METRIC in config.metrics else config.metrics[0]
+    wanted = data.task.primary_metric if data.task is not None else PRIMARY_METRIC
+    primary = wanted if wanted in config.metrics else config.metrics[0]
     summary = []
     for setup in config.setups:
         for source in config.sources:
@@ -228,7 +242,7 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
         "run": {"name": config.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "run_dir": str(run_dir), "duration_s": duration_s, "ci_level": 1 - boot.alpha,
                 "n_resamples": boot.n_resamples},
-        "task": {"name": data.name, "type": "classification", "labels": labels,
+        "task": {"name": data.name, "type": data.type, "labels": labels,
                  "n_train": len(data.train), "n_train_per_source": {s: len(d) for s, d in data.trains.items()}},
         "source_languages": list(config.sources),
         "languages": [{"code": lang, "name": resolve_language(lang).name, "resource": data.resource.get(lang)}
