@@ -35,6 +35,7 @@ from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_la
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig, build_config
 from polyglot_transfer.evaluation.manifest import environment
+from polyglot_transfer.evaluation.qa_runner import run_qa_unit
 from polyglot_transfer.evaluation.ray_backend import run_units_on_ray
 from polyglot_transfer.evaluation.report import write_reports
 from polyglot_transfer.evaluation.results import build_results
@@ -234,6 +235,8 @@ class CompareRunner:
         """
         config = self.config
         progress = progress or _Progress(0, False)
+        if data.type == "generative_qa":  # closed_book / ft / rag / ft+rag answer questions: their own runner
+            return run_qa_unit(self, seed, source, data, progress)
         strategies: dict[str, Strategy] = {}
         voters: dict[str, Any] = {}
         adapt_probs: dict[tuple[str, str], np.ndarray] = {}

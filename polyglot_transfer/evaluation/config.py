@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from polyglot_transfer.errors import ConfigError, LanguageError, PGTError, did_you_mean
+from polyglot_transfer.evaluation.qa_setups import check_qa_model, check_qa_setup
 from polyglot_transfer.tasks import TaskConfig, check_task, resolve_task
 from polyglot_transfer.typed_config import validate as validate_typed
 
@@ -44,6 +45,7 @@ class SetupConfig:
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
     combine_weight: float = 0.5  # weight of the adapted model when both are present
     description: str = ""
+    generate: dict[str, Any] | None = None  # generative QA: prompt and decoding (evaluation/qa_setups.py)
 
 
 @dataclass
@@ -242,7 +244,13 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             problems.append(f"{where} must be a mapping with `adapt` and/or `retrieval`. Got {spec!r}.")
             continue
         setup = SetupConfig(**_check_keys(spec, SetupConfig, where, problems))
-        if setup.adapt is None and setup.retrieval is None:
+        qa = task_spec is not None and task_spec.type == "generative_qa"
+        if qa:  # closed_book (no adapt, no retrieval), ft, rag, ft+rag: evaluation/qa_setups.py
+            problems.extend(check_qa_setup(where, setup, task_spec.name))
+        elif setup.generate is not None:
+            problems.append(f"{where}.generate: only generative_qa tasks take `generate` (prompt and decoding); "
+                            f"task {task_spec.name if task_spec else '?'!r} is not one. Remove it.")
+        if setup.adapt is None and setup.retrieval is None and not qa:
             problems.append(f"{where} needs `adapt: {{strategy: ...}}`, `retrieval: {{...}}`, or both.")
         if setup.adapt is not None:
             params = dict(setup.adapt)
@@ -265,7 +273,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             problems.append(f"{where}.retrieval: task {task_spec.name!r} ({task_spec.type}) has no retrieval setups "
                             "(a vote of retrieved neighbours does not tag tokens). Allowed: `adapt` with strategy "
                             f"{', '.join(task_spec.allowed_strategies(STRATEGIES)) or '(none)'}.")
-        elif setup.retrieval is not None:
+        elif setup.retrieval is not None and not qa:
             try:
                 config_from_dict(RetrievalConfig, dict(setup.retrieval), f"{where}.retrieval")
             except (PGTError, TypeError) as exc:
@@ -280,6 +288,8 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     if model not in CATALOG and not Path(model).expanduser().is_dir():
         problems.append(f"{source}: model {model!r} is neither a catalog name nor an existing folder."
                         f"{did_you_mean(model, CATALOG)} See `pgt models list`.")
+    elif task_spec is not None and task_spec.type == "generative_qa":
+        problems.extend(check_qa_model(model, task_spec.name, source))
 
     baseline = raw.get("baseline")
     if baseline is not None and baseline not in setups:

@@ -3,7 +3,7 @@ declared once here; config validation, the compare runner, diagnostics, the CLI 
 
     >>> from polyglot_transfer.tasks import TASKS
     >>> sorted(TASKS)
-    ['afriqa', 'agri_advice', 'masakhaner', 'nusax']
+    ['afriqa', 'agri_advice', 'agri_advice_qa', 'masakhaner', 'nusax']
 """
 
 from polyglot_transfer.tasks.base import (

@@ -54,7 +54,10 @@ for _type in (
              primary_metric="entity_f1", strategy_tags=frozenset({"token_classification"}), retrieval=False,
              forgetting=False, per_type_metric="entity_f1", example_unit="sentence"),
     TaskType("generative_qa", "a free-text answer to a question, optionally from retrieved passages",
-             metrics=("token_f1", "exact_match", "chrf"), default_metrics=("token_f1", "exact_match", "chrf"),
+             metrics=("token_f1", "exact_match", "chrf", "chrf_pp", "answer_language", "gold_passage_recall",
+                      "answer_supported"),
+             default_metrics=("exact_match", "token_f1", "chrf_pp", "answer_language", "gold_passage_recall",
+                              "answer_supported"),
              primary_metric="token_f1", strategy_tags=frozenset({"generation", "generative_qa"}), retrieval=True,
              forgetting=False, example_unit="question"),
 ):

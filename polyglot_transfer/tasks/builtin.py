@@ -52,6 +52,53 @@ def _agri_check(config: TaskConfig, sources: list[str], targets: list[str]) -> l
     return problems
 
 
+# -- agri_advice_qa: the team's domain-QA set over the agri_advice documents (shipped) --------------------
+
+#: Items (question + its translations) whose source-language rows train `ft` / `ft+rag` and give few-shot
+#: demonstrations; the other items are the test questions in every language. Split by item, so no test
+#: question is seen in training in any language.
+AGRI_QA_TRAIN_ITEMS = ("qa-001", "qa-002", "qa-003", "qa-004")
+
+
+def _agri_qa_rows(config: TaskConfig) -> tuple[TextDataset, TextDataset]:
+    """(every QA row, the documents); rows without an answer, unknown languages or doc ids: DataError file:line."""
+    from polyglot_transfer.data.corpora import demo_corpus_path, load_demo_corpus
+    from polyglot_transfer.data.qa import load_qa_jsonl
+
+    corpus = load_demo_corpus(config.corpus_root)
+    rows = load_qa_jsonl(demo_corpus_path(config.corpus_root) / "qa.jsonl", doc_ids=corpus.documents.ids)
+    return rows, corpus.documents
+
+
+def _agri_qa_load(config: TaskConfig, sources: list[str], targets: list[str]) -> TaskCorpus:
+    rows, documents = _agri_qa_rows(config)
+    train = TextDataset([e for e in rows if e.meta["item"] in AGRI_QA_TRAIN_ITEMS], name="agri_advice_qa-train")
+    test = TextDataset([e for e in rows if e.meta["item"] not in AGRI_QA_TRAIN_ITEMS], name="agri_advice_qa-test")
+    trains, tests = train.by_language(), test.by_language()
+    return TaskCorpus(name=config.name or "agri_advice_qa", train=trains.get, test=tests.get, heldout=lambda lang: None,
+                      documents=documents, cards=[{**AGRI_QA_CARD, "languages": sorted(tests)}],
+                      languages=sorted(tests))
+
+
+def _agri_qa_check(config: TaskConfig, sources: list[str], targets: list[str]) -> list[str]:
+    rows, _ = _agri_qa_rows(config)  # a row without an answer raises DataError naming file:line
+    have = set(rows.languages)
+    wanted = [lang for src in sources for lang in src.split("+")] + list(targets)
+    missing = [lang for lang in dict.fromkeys(wanted) if lang not in have]
+    return [f"agri_advice_qa has no questions in {', '.join(missing)}; it has {', '.join(sorted(have))}."] \
+        if missing else []
+
+
+AGRI_QA_CARD = {
+    "name": "agri_advice QA",
+    "description": "Ten farming questions with short reference answers, each in 7 languages, answered by English "
+                   "advice documents of agri_advice (doc_id: the gold passage). Items qa-001..qa-004 are the "
+                   "training / demonstration items, the other six the test questions.",
+    "licence": "CC-BY-4.0",
+    "how_made": "Written by the team; translations made with machine assistance, not checked by native speakers. "
+                "A demo, not a benchmark: one question moves a language's score by 17 points.",
+}
+
 # -- NusaX sentiment -------------------------------------------------------------------------------------
 
 
@@ -217,6 +264,9 @@ def _register() -> None:
     TASKS.add("agri_advice", Task(
         "agri_advice", "classification", "farming advice topics in 7 languages, written by the team (shipped)",
         load=_agri_load, check=_agri_check, card={"name": "agri_advice", "shipped": "corpora/agri_advice"}))
+    TASKS.add("agri_advice_qa", Task(
+        "agri_advice_qa", "generative_qa", "farming questions and short answers in 7 languages over the agri_advice "
+        "documents (shipped, generative QA)", load=_agri_qa_load, check=_agri_qa_check, card=AGRI_QA_CARD))
     TASKS.add("nusax", Task(
         "nusax", "classification", "NusaX sentiment: 10 local languages of Indonesia + ind + eng (shared corpora)",
         load=_nusax_load, check=_nusax_check, languages=tuple(NUSAX_LANGUAGES), card=NUSAX_CARD))
