@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2 google/gemma-3-270m
 PYTEST_ARGS ?=
 
-.PHONY: setup models demo test test-slow bench clean lint-imports
+.PHONY: setup models demo demo-qa test test-slow bench clean lint-imports
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ models: $(VENV)/.installed
 
 demo: setup
 	$(PGT) compare eval/configs/demo.yaml
+
+# The assistant demo: closed_book, ft, rag and ft+rag on google/gemma-3-270m over the shipped agri_advice QA set.
+demo-qa: setup
+	OMP_NUM_THREADS=2 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 $(PGT) compare eval/configs/demo_qa.yaml
 
 lint-imports: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache
