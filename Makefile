@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODELS ?= intfloat/multilingual-e5-small sentence-transformers/all-MiniLM-L6-v2
 PYTEST_ARGS ?=
 
-.PHONY: setup models demo test test-slow bench clean lint-imports
+.PHONY: setup models demo test test-slow bench bench-masakhaner clean lint-imports
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,10 @@ test-slow: setup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# MasakhaNER transfer matrix, a small CPU sample (Swahili -> the 10 languages; head, lora, full). Drop the
+# --set lines (the config's sizes) or all of task.max_* on a GPU for the full benchmark.
+bench-masakhaner: setup
+	$(PGT) compare eval/configs/masakhaner.yaml --set "sources=[swh_Latn]" --set task.max_train=100 \
+	  --set task.max_test=30 --set setups.head.adapt.epochs=2 --set setups.lora.adapt.epochs=2 \
+	  --set setups.full.adapt.epochs=2 --set output_dir=runs/masakhaner-small
