@@ -40,6 +40,8 @@ clean:
 # MasakhaNER transfer matrix, a small CPU sample (Swahili -> the 10 languages; head, lora, full). Drop the
 # --set lines (the config's sizes) or all of task.max_* on a GPU for the full benchmark.
 bench-masakhaner: setup
-	$(PGT) compare eval/configs/masakhaner.yaml --set "sources=[swh_Latn]" --set task.max_train=100 \
-	  --set task.max_test=30 --set setups.head.adapt.epochs=2 --set setups.lora.adapt.epochs=2 \
-	  --set setups.full.adapt.epochs=2 --set output_dir=runs/masakhaner-small
+	$(PGT) compare eval/configs/masakhaner.yaml --set "sources=[swh_Latn]" --set task.max_train=100 --set task.max_test=30 \
+	  --set "setups.head.adapt={strategy: token_classification, method: head, epochs: 2, learning_rate: 0.05, batch_size: 8}" \
+	  --set "setups.lora.adapt={strategy: token_classification, method: lora, epochs: 2, learning_rate: 0.005, batch_size: 8}" \
+	  --set "setups.full.adapt={strategy: token_classification, method: full, epochs: 2, learning_rate: 0.0003, batch_size: 8}" \
+	  --set output_dir=runs/masakhaner-small
