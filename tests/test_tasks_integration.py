@@ -68,3 +68,19 @@ def test_real_masakhaner_through_compare(corpora, tiny_encoder, tmp_path):
     per_type = {r["metric"] for r in res["records"]} - {"entity_f1"}
     assert per_type == {"entity_f1:DATE", "entity_f1:LOC", "entity_f1:ORG", "entity_f1:PER"}
     assert (tmp_path / "run" / "manifest.json").is_file() and res["task"]["type"] == "token_classification"
+
+
+def test_afriqa_is_a_generative_qa_task_with_its_loader(monkeypatch):
+    env = os.environ.get("PGT_CORPORA_DIR")
+    root = Path(env) if env else SHARED_CORPORA
+    if not (root / "afriqa" / "data").is_dir():
+        pytest.skip(f"AfriQA is not available under {root}.")
+    monkeypatch.setenv("PGT_CORPORA_DIR", str(root))
+    from polyglot_transfer.tasks import TASKS, TaskConfig
+
+    task = TASKS.get("afriqa")
+    assert task.type == "generative_qa" and task.primary_metric == "token_f1"
+    corpus = task.load(TaskConfig(corpus="afriqa"), ["hau_Latn"], ["hau_Latn"])
+    test = corpus.test("hau_Latn")
+    assert len(test) > 100 and test[0].lang == "hau_Latn" and "answers" in test[0].meta
+    assert corpus.documents is not None and len(corpus.documents) > 100  # gold passages: the document collection

@@ -177,7 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _print_results(results: dict) -> None:
-    metric = "macro_f1"
+    metric = results.get("primary_metric", "macro_f1")  # the task's (macro_f1, entity_f1, token_f1)
     setups = [s["name"] for s in results["setups"]]
     source = results["source_languages"][0]  # the table shows the first source; report.html has the matrix
     cell = {(r["setup"], r["language"]): r for r in results["records"]
@@ -194,7 +194,7 @@ def _print_results(results: dict) -> None:
                        f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
         rows.append(row)
     baseline = results.get("baseline")
-    title = f"macro-F1 with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
+    title = f"{metric} with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
     _console().print(_table(title, ["language"] + setups, rows))
 
 
