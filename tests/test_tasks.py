@@ -92,7 +92,9 @@ def test_builtin_tasks_are_registered_with_their_types():
     assert ner.card["licence"] == "CC BY-NC 4.0"
     from polyglot_transfer.adapt import STRATEGIES
 
-    assert ner.allowed_strategies(STRATEGIES) == ["token_classification"]
+    # the engine trains token classification with lora / full / peft too
+    assert ner.allowed_strategies(STRATEGIES) == ["full", "lora", "peft", "token_classification"]
+    assert "head" not in ner.allowed_strategies(STRATEGIES)
     assert {"head", "lora", "full"} <= set(TASKS.get("nusax").allowed_strategies(STRATEGIES))
     assert "token_classification" not in TASKS.get("nusax").allowed_strategies(STRATEGIES)
 
@@ -127,14 +129,14 @@ def test_existing_configs_still_validate():
 def test_setups_and_metrics_the_task_does_not_allow_are_validate_errors(tmp_path):
     raw = ner_config(tmp_path, REPO)  # any existing folder passes the model check
     raw["setups"]["knn"] = {"retrieval": {"k": 4}}
-    raw["setups"]["sentence_lora"] = {"adapt": {"strategy": "lora"}}
+    raw["setups"]["sentence_head"] = {"adapt": {"strategy": "head"}}
     raw["metrics"] = ["entity_f1", "macro_f1"]
     _, problems = build_config(raw, source="c.yaml")
     text = "\n".join(problems)
     assert ("c.yaml: setups.knn.retrieval: task 'masakhaner' (token_classification) has no retrieval setups" in text
-            and "Allowed: `adapt` with strategy token_classification." in text)
-    assert ("setups.sentence_lora.adapt.strategy: 'lora' does not fit task 'masakhaner' (token_classification). "
-            "Strategies for it: token_classification." in text)
+            and "Allowed: `adapt` with strategy full, lora, peft, token_classification." in text)
+    assert ("setups.sentence_head.adapt.strategy: 'head' does not fit task 'masakhaner' (token_classification). "
+            "Strategies for it: full, lora, peft, token_classification." in text)
     assert "metrics: 'macro_f1' does not score task 'masakhaner' (token_classification). Metrics for it: " \
            "entity_f1, entity_precision, entity_recall." in text
     assert len(problems) == 3, problems
