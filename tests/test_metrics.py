@@ -29,8 +29,8 @@ from polyglot_transfer.measure.metrics import (
 
 def test_registry_lists_every_metric() -> None:
     assert list(METRICS) == [
-        "accuracy", "answer_language", "answer_supported", "chrf", "chrf_pp", "exact_match",
-        "gold_passage_recall", "macro_f1", "token_f1",
+        "accuracy", "answer_language", "answer_supported", "chrf", "chrf_pp", "entity_f1", "entity_precision",
+        "entity_recall", "exact_match", "gold_passage_recall", "macro_f1", "token_f1",
     ]
     names = [name for name, _ in list_metrics()]
     assert names == list(METRICS)
@@ -78,6 +78,10 @@ def test_uniform_signature() -> None:
         "gold_passage_recall": (["d1"], [["d1", "d2"]]),
         "answer_supported": ([["the cat sat"]], ["the cat"]),
     }
+    tags = np.empty(2, dtype=object)  # one tag list per sentence (a 1-D array of lists)
+    tags[0], tags[1] = ["B-PER", "I-PER", "O"], ["O", "B-LOC"]
+    for name in ("entity_f1", "entity_precision", "entity_recall"):
+        data[name] = (tags, tags)
     for name, metric in METRICS.items():
         y_true, y_pred = data[name]
         value = metric(_examples(y_true), _examples(y_pred), None)

@@ -28,7 +28,16 @@ from polyglot_transfer.adapt.base import (
     Positive,
     Share,
 )
-from polyglot_transfer.adapt.engine import TASK_PREDICT, TASKS, Task, TunedStrategy, inference, pretrained_model, to_numpy
+from polyglot_transfer.adapt.engine import (
+    TASK_PREDICT,
+    TASKS,
+    Task,
+    TunedStrategy,
+    inference,
+    pretrained_model,
+    save_pretrained_model,
+    to_numpy,
+)
 from polyglot_transfer.data.conll import TokenDataset
 from polyglot_transfer.errors import DataError, UnsupportedError
 from polyglot_transfer.typed_config import typed
@@ -86,7 +95,7 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
 @typed
 @dataclass
 class TokenClassificationConfig:
-    method: Literal["lora", "full"] = "lora"  # "lora" (adapters + trained token head) or "full"
+    method: Literal["lora", "full", "head"] = "lora"  # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
     r: AtLeastOne = 8
     alpha: AtLeastOne = 16
     dropout: Dropout = 0.1
@@ -124,8 +133,32 @@ def _build(s: Any, path: Path, folder: Path | None) -> Any:
         raise UnsupportedError(f"{s.name}: token classification needs a fast tokenizer (word alignment); {s.model} "
                                "has a slow one.")
     labels = s.labels_
-    return pretrained_model(s, AutoModelForTokenClassification, path, folder, num_labels=len(labels),
-                            id2label=dict(enumerate(labels)), label2id={t: i for i, t in enumerate(labels)})
+    kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={t: i for i, t in enumerate(labels)})
+    if _head_only(s):  # the encoder stays frozen; only the token classifier trains
+        model = AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
+        for p in model.base_model.parameters():
+            p.requires_grad = False
+        if folder is not None:
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(folder / "head.safetensors")), strict=False)
+        return model
+    return pretrained_model(s, AutoModelForTokenClassification, path, folder, **kwargs)
+
+
+def _head_only(s: Any) -> bool:
+    return s.method is None and getattr(s.config, "method", None) == "head"
+
+
+def _save(s: Any, folder: Path) -> None:
+    if not _head_only(s):
+        save_pretrained_model(s, folder)
+        return
+    from safetensors.torch import save_file
+
+    prefix = s.model_.base_model_prefix + "."
+    save_file({n: p.detach().contiguous().cpu() for n, p in s.model_.named_parameters() if not n.startswith(prefix)},
+              str(folder / "head.safetensors"))
 
 
 def _prepare(s: Any, train: Any, source: Any) -> tuple[Any, Any]:
@@ -185,7 +218,7 @@ def _predict(s: Any, sentences: list[list[str]] | TokenDataset, batch_size: int)
     return out
 
 
-TASKS["token_classification"] = Task({"encoder": "TOKEN_CLS"}, _build, _prepare)
+TASKS["token_classification"] = Task({"encoder": "TOKEN_CLS"}, _build, _prepare, _save)
 TASK_PREDICT["token_classification"] = _predict
 
 
@@ -197,6 +230,10 @@ class TokenClassificationStrategy(TunedStrategy):
     config_class = TokenClassificationConfig
     tasks = ("token_classification",)
     model_families = frozenset({"encoder"})
+
+    @property
+    def peft_method(self) -> str:
+        return "none" if self.config.method in ("full", "head") else self.config.method
 
     def evaluate(self, data: TokenDataset) -> dict[str, float]:
         """Entity-level micro precision / recall / F1 of the predictions on `data`."""

@@ -177,7 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _print_results(results: dict) -> None:
-    metric = "macro_f1"
+    metric = results.get("primary_metric", "macro_f1")  # the task's (macro_f1, entity_f1, token_f1)
     setups = [s["name"] for s in results["setups"]]
     source = results["source_languages"][0]  # the table shows the first source; report.html has the matrix
     cell = {(r["setup"], r["language"]): r for r in results["records"]
@@ -194,7 +194,7 @@ def _print_results(results: dict) -> None:
                        f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
         rows.append(row)
     baseline = results.get("baseline")
-    title = f"macro-F1 with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
+    title = f"{metric} with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
     _console().print(_table(title, ["language"] + setups, rows))
 
 
@@ -235,10 +235,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from polyglot_transfer.models.catalog import CATALOG
 
         rows = [[name, spec.description] for name, spec in CATALOG.items()]
-    else:
-        from polyglot_transfer.evaluation.config import CORPORA
+    else:  # tasks (and its old name, corpora)
+        from polyglot_transfer.tasks import TASK_TYPES, TASKS
 
-        rows = [[name, ""] for name in CORPORA]
+        rows = [[name, f"{task.type}: {task.description}"
+                 + (f" [{', '.join(task.languages)}]" if task.languages else "")] for name, task in TASKS.items()]
+        rows += [[f"(own data) type: {name}", f"{t.description}; metrics {', '.join(t.metrics)}"]
+                 for name, t in TASK_TYPES.items()]
     _console().print(_table(args.what, ["name", "description"], rows))
     return 0
 
@@ -342,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  pgt report runs/demo")
     p.add_argument("run_dir")
 
-    p = add("ls", "list registered components", cmd_ls, "  pgt ls strategies\n  pgt ls strategies --json\n  pgt ls metrics")
-    p.add_argument("what", choices=["strategies", "metrics", "models", "corpora"])
+    p = add("ls", "list registered components", cmd_ls,
+            "  pgt ls strategies\n  pgt ls strategies --json\n  pgt ls metrics\n  pgt ls tasks")
+    p.add_argument("what", choices=["strategies", "metrics", "models", "tasks", "corpora"])
     p.add_argument("--json", action="store_true", help="machine-readable output (strategies)")
 
     # Further command groups live in their own modules: each defines register(sub, add).

@@ -135,14 +135,16 @@ def _task(args: argparse.Namespace, source: str, target: str) -> tuple[dict, int
         data = TextDataset([replace(e, id=f"{part}:{e.id}") for part, ds in (("train", train), ("test", test))
                             for e in ds], name=f"{args.train} + {args.test}")
         return task, len(train.label_set), data, f"--train {args.train} and --test {args.test}"
-    if args.corpus is not None:
-        return {"corpus": args.corpus}, {"agri_advice": 6, "nusax": 3}.get(args.corpus), args.corpus, \
-            f"the built-in corpus {args.corpus} (--corpus)"
-    from polyglot_transfer.data.nusax import NUSAX_LANGUAGES
+    from polyglot_transfer.tasks import TASKS, TaskConfig, check_task
 
-    agri = {"eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn", "yor_Latn", "zul_Latn"}
-    covering = "agri_advice" if source == "eng_Latn" and target in agri else (
-        "nusax" if source in NUSAX_LANGUAGES and target in NUSAX_LANGUAGES else None)
+    if args.corpus is not None:
+        task = TASKS.get(args.corpus)
+        train = task.load(TaskConfig(corpus=args.corpus), [source], [target]).train(source)
+        n_labels = len(train.label_set) if train is not None and task.type == "classification" else None
+        return {"corpus": args.corpus}, n_labels, args.corpus, f"the built-in corpus {args.corpus} (--corpus)"
+    # the first registered classification task with data for source -> target
+    covering = next((name for name, t in TASKS.items() if t.type == "classification"
+                     and not check_task(TaskConfig(corpus=name), [source], [target])), None)
     hint = (f"the built-in corpus {covering} has {source} and {target}: add --corpus {covering} to use it, or "
             if covering else "")
     return ({"train": TRAIN_PLACEHOLDER, "test": TEST_PLACEHOLDER}, None, None,
@@ -254,8 +256,8 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument("--documents", type=int, default=None, help="task documents for retrieval (default 0)")
     p.add_argument("--gpu", choices=["yes", "no"], default=None, help="a GPU for training (default no)")
     p.add_argument("--model", default=DEFAULT_EMBEDDER)
-    p.add_argument("--corpus", default=None, help="built-in task corpus for the config (agri_advice, nusax); "
-                   "without it or --train/--test the config holds placeholders")
+    p.add_argument("--corpus", default=None, help="a registered task for the config (pgt ls tasks), e.g. "
+                   "agri_advice; without it or --train/--test the config holds placeholders")
     p.add_argument("--train", default=None, metavar="FILE", help="labelled source-language file for the config")
     p.add_argument("--test", default=None, metavar="FILE", help="labelled test file with a lang column")
     p.add_argument("--documents-file", default=None, metavar="FILE", help="task documents for retrieval")

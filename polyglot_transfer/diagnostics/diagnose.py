@@ -33,6 +33,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.tasks import TASKS, task_texts
 from polyglot_transfer.diagnostics.domain_gap import (
     DEFAULT_PERMUTATIONS,
     MIN_ROWS,
@@ -58,8 +59,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["PairGap", "LanguageDiagnosis", "DiagnosisReport", "diagnose", "load_diagnosis_data", "sample_dataset",
            "BUILTIN_DATA", "DEFAULT_MAX_TEXTS"]
 
-#: Names `data` may take instead of a file.
-BUILTIN_DATA = ("nusax", "agri_advice")
+#: Names `data` may take instead of a file: every registered task (`pgt ls tasks`).
+BUILTIN_DATA = TASKS
 #: Texts per sample (larger samples are subsampled with the seed); `pgt plan` measures fertility on the same.
 DEFAULT_MAX_TEXTS = 300
 
@@ -137,31 +138,18 @@ class DiagnosisReport:
 
 
 def load_diagnosis_data(data: str | Path | TextDataset, languages: list[str] | None = None) -> tuple[TextDataset, TextDataset | None]:
-    """(texts with `lang`, default documents) from a built-in name ('nusax', 'agri_advice'), a file or a dataset."""
+    """(texts with `lang`, default documents) from a registered task's name (`pgt ls tasks`), a file or a dataset."""
     if isinstance(data, TextDataset):
         return data, None
     name = str(data)
-    if name == "nusax":
-        from polyglot_transfer.data.corpora import find_shared_corpora
-        from polyglot_transfer.data.nusax import NUSAX_LANGUAGES, load_nusax_sentiment
-
-        shared = find_shared_corpora()
-        if shared is None:
-            raise DataError("data 'nusax' needs the shared corpora folder (set PGT_CORPORA_DIR); none was found.")
-        wanted = [c for c in NUSAX_LANGUAGES if languages is None or c in languages]
-        examples = [e for lang in wanted for e in load_nusax_sentiment(shared / "nusax", lang, "train")]
-        return TextDataset(examples, name="nusax-senti-train"), None
-    if name == "agri_advice":
-        from polyglot_transfer.data.corpora import load_demo_corpus
-
-        corpus = load_demo_corpus()
-        return TextDataset([*corpus.train, *corpus.test], name="agri_advice"), corpus.documents
+    if name in TASKS:
+        return task_texts(name, languages)
     path = Path(name).expanduser()
     if not path.is_file():
         from polyglot_transfer.errors import did_you_mean
 
-        raise DataError(f"--data {name!r} is neither a file nor a built-in corpus.{did_you_mean(name, BUILTIN_DATA)} "
-                        f"Pass a JSONL/CSV/TSV file with text and lang columns, or one of {', '.join(BUILTIN_DATA)}.")
+        raise DataError(f"--data {name!r} is neither a file nor a built-in corpus.{did_you_mean(name, TASKS)} "
+                        f"Pass a JSONL/CSV/TSV file with text and lang columns, or a task: {', '.join(TASKS)}.")
     from polyglot_transfer.data.loaders import load_table
 
     return load_table(path), None

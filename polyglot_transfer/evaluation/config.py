@@ -32,21 +32,11 @@ from typing import Any
 import yaml
 
 from polyglot_transfer.errors import ConfigError, LanguageError, PGTError, did_you_mean
+from polyglot_transfer.evaluation.qa_setups import check_qa_model, check_qa_setup
+from polyglot_transfer.tasks import TaskConfig, check_task, resolve_task
+from polyglot_transfer.typed_config import validate as validate_typed
 
-CORPORA = ("agri_advice", "nusax")
 BACKENDS = ("local", "ray")
-
-
-@dataclass
-class TaskConfig:
-    corpus: str | None = None  # a built-in corpus name (see CORPORA), or give files below
-    corpus_root: str | None = None  # where that corpus lives (default: ../shared/corpora or the built-in folder)
-    name: str | None = None
-    train: str | None = None  # labelled source-language file (jsonl / csv / tsv)
-    test: str | None = None  # labelled test file with a `lang` column (or column mapping)
-    documents: str | None = None  # labelled task documents for retrieval (optional)
-    columns: dict[str, str] = field(default_factory=dict)  # canonical -> file column, e.g. {text: sentence}
-    max_train_per_label: int | None = None  # subsample the training set (k per label), e.g. for speed
 
 
 @dataclass
@@ -55,6 +45,7 @@ class SetupConfig:
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
     combine_weight: float = 0.5  # weight of the adapted model when both are present
     description: str = ""
+    generate: dict[str, Any] | None = None  # generative QA: prompt and decoding (evaluation/qa_setups.py)
 
 
 @dataclass
@@ -206,15 +197,14 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     _required(raw, ["name", "task", "setups", "target_languages"], source, problems)
 
     task_raw = raw.get("task") or {}
+    if isinstance(task_raw, str):  # `task: masakhaner` is short for `task: {corpus: masakhaner}`
+        task_raw = {"corpus": task_raw}
     if not isinstance(task_raw, dict):
         problems.append(f"{source}: task must be a mapping (corpus: ... or train/test files). Got {task_raw!r}.")
         task_raw = {}
-    task = TaskConfig(**_check_keys(task_raw, TaskConfig, f"{source}: task", problems))
-    if task.corpus is None and not (task.train and task.test):
-        problems.append(f"{source}: task needs either `corpus` (one of {', '.join(CORPORA)}) or both `train` and `test` files.")
-    if task.corpus is not None and task.corpus not in CORPORA:
-        problems.append(f"{source}: task.corpus {task.corpus!r} is unknown.{did_you_mean(task.corpus, CORPORA)} "
-                        f"Built-in corpora: {', '.join(CORPORA)}; or give train/test files.")
+    task, task_problems = validate_typed(TaskConfig, task_raw, f"{source}: task")
+    problems.extend(task_problems)
+    task = task or TaskConfig()
 
     languages = {}
     for key in ("source_language",):
@@ -233,6 +223,15 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             targets.append(resolve_language(str(value)).code)
         except LanguageError as exc:
             problems.append(f"{source}: target_languages[{i}]: {exc}")
+    task_spec = None
+    if not task_problems:
+        task_checks = check_task(task, sources or [languages.get("source_language", "eng_Latn")], targets,
+                                 f"{source}: task")
+        problems.extend(task_checks)
+        try:
+            task_spec = resolve_task(task)
+        except PGTError:  # an unknown task or task type: already reported by check_task
+            task_spec = None
 
     setups: dict[str, SetupConfig] = {}
     setups_raw = raw.get("setups") or {}
@@ -245,7 +244,13 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             problems.append(f"{where} must be a mapping with `adapt` and/or `retrieval`. Got {spec!r}.")
             continue
         setup = SetupConfig(**_check_keys(spec, SetupConfig, where, problems))
-        if setup.adapt is None and setup.retrieval is None:
+        qa = task_spec is not None and task_spec.type == "generative_qa"
+        if qa:  # closed_book (no adapt, no retrieval), ft, rag, ft+rag: evaluation/qa_setups.py
+            problems.extend(check_qa_setup(where, setup, task_spec.name))
+        elif setup.generate is not None:
+            problems.append(f"{where}.generate: only generative_qa tasks take `generate` (prompt and decoding); "
+                            f"task {task_spec.name if task_spec else '?'!r} is not one. Remove it.")
+        if setup.adapt is None and setup.retrieval is None and not qa:
             problems.append(f"{where} needs `adapt: {{strategy: ...}}`, `retrieval: {{...}}`, or both.")
         if setup.adapt is not None:
             params = dict(setup.adapt)
@@ -255,12 +260,20 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
             elif strategy not in STRATEGIES:
                 problems.append(f"{where}.adapt.strategy: unknown strategy {strategy!r}."
                                 f"{did_you_mean(str(strategy), STRATEGIES)} Known: {', '.join(STRATEGIES)}.")
+            elif task_spec is not None and strategy not in task_spec.allowed_strategies(STRATEGIES):
+                problems.append(f"{where}.adapt.strategy: {strategy!r} does not fit task {task_spec.name!r} "
+                                f"({task_spec.type}). Strategies for it: "
+                                f"{', '.join(task_spec.allowed_strategies(STRATEGIES)) or '(none)'}.")
             else:
                 try:
                     config_from_dict(STRATEGIES.get(strategy).config_class, params, f"{where}.adapt")
                 except (PGTError, TypeError) as exc:
                     problems.append(str(exc))
-        if setup.retrieval is not None:
+        if setup.retrieval is not None and task_spec is not None and not task_spec.task_type.retrieval:
+            problems.append(f"{where}.retrieval: task {task_spec.name!r} ({task_spec.type}) has no retrieval setups "
+                            "(a vote of retrieved neighbours does not tag tokens). Allowed: `adapt` with strategy "
+                            f"{', '.join(task_spec.allowed_strategies(STRATEGIES)) or '(none)'}.")
+        elif setup.retrieval is not None and not qa:
             try:
                 config_from_dict(RetrievalConfig, dict(setup.retrieval), f"{where}.retrieval")
             except (PGTError, TypeError) as exc:
@@ -275,6 +288,8 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     if model not in CATALOG and not Path(model).expanduser().is_dir():
         problems.append(f"{source}: model {model!r} is neither a catalog name nor an existing folder."
                         f"{did_you_mean(model, CATALOG)} See `pgt models list`.")
+    elif task_spec is not None and task_spec.type == "generative_qa":
+        problems.extend(check_qa_model(model, task_spec.name, source))
 
     baseline = raw.get("baseline")
     if baseline is not None and baseline not in setups:
@@ -282,6 +297,9 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     for metric in raw.get("metrics") or []:
         if metric not in METRICS:
             problems.append(f"{source}: metrics: unknown metric {metric!r}.{did_you_mean(str(metric), METRICS)}")
+        elif task_spec is not None and metric not in task_spec.allowed_metrics:
+            problems.append(f"{source}: metrics: {metric!r} does not score task {task_spec.name!r} "
+                            f"({task_spec.type}). Metrics for it: {', '.join(task_spec.allowed_metrics)}.")
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         problems.append(f"{source}: seeds must be a non-empty list of ints, e.g. [0, 1, 2]. Got {seeds!r}.")
@@ -322,7 +340,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         sources=sources or [languages.get("source_language", "eng_Latn")],
         seeds=seeds,
         baseline=baseline,
-        metrics=list(raw.get("metrics") or ["accuracy", "macro_f1"]),
+        metrics=list(raw.get("metrics") or task_spec.default_metrics),
         bootstrap=boot,
         output_dir=raw.get("output_dir"),
         threads=threads,
