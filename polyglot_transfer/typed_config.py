@@ -175,11 +175,11 @@ def _message(cls: type, where: str, err: Mapping[str, Any]) -> str:
                                           "int_from_float") or kind.endswith(("_parsing", "_type"))):
         rule = f" {range_text}" if range_text else ""
         return f"{_dotted(where, loc)} must be {_kind_word(bare)}{rule}. Got {value!r} instead."
-    if kind in ("too_short", "too_long") and isinstance(value, (list, dict, str)):
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long") and isinstance(value, (list, dict, str)):
         low, high = ctx.get("min_length"), ctx.get("max_length")
-        what = "a non-empty" if kind == "too_short" and low == 1 else "a"
+        what = "a non-empty" if kind.endswith("too_short") and low == 1 else "a"
         noun = {list: "list", dict: "mapping", str: "string"}[type(value)]
-        limit = "" if what == "a non-empty" else f" of length {'>= ' + str(low) if kind == 'too_short' else '<= ' + str(high)}"
+        limit = "" if what == "a non-empty" else f" of length {'>= ' + str(low) if kind.endswith('too_short') else '<= ' + str(high)}"
         return f"{_dotted(where, loc)} must be {what} {noun}{limit}. Got {value!r} instead."
     if kind == "literal_error":
         choices = [c.strip().strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]

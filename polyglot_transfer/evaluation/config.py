@@ -336,7 +336,8 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     references: set[str] = set()  # setups sharing another's adapt block: its problems are reported there
     if isinstance(setups_raw, dict):
         setups_raw = _resolve_adapt_references(setups_raw, source, problems, references)
-    typed_config, typed_problems = validate(CompareConfig, {**raw, "task": task, "setups": setups_raw}, "")
+    typed_raw = {**raw, "task": task, **({"setups": setups_raw} if "setups" in raw else {})}
+    typed_config, typed_problems = validate(CompareConfig, typed_raw, "")
     problems += [f"{source}: {p}" for p in typed_problems]
 
     # -- checks across keys, on the raw values (so they run even when a type check failed elsewhere) ------

@@ -6,9 +6,10 @@ Checks, all reported at once:
 
 1. the config itself (types, ranges, unknown keys, languages unique after alias resolution, the baseline
    is a setup, each strategy supports the model's family): :func:`~polyglot_transfer.evaluation.config.build_config`;
-2. the task's data: every file exists, is non-empty and parses (the loaders of ``data/``; reading is cheap),
+2. the model folder's weights are complete (safetensors headers against file sizes, no weights loaded);
+3. the task's data: every file exists, is non-empty and parses (the loaders of ``data/``; reading is cheap),
    every target has test data, every source's training set has at least two labels;
-3. the run folder can be written (no file in the way, writable), and a run already there was made with
+4. the run folder can be written (no file in the way, writable), and a run already there was made with
    the same config (a different one would be refused by compare after its resolved config was replaced).
 """
 
@@ -19,12 +20,49 @@ import os
 from pathlib import Path
 from typing import Any
 
-from polyglot_transfer.errors import ConfigError, DataError, PGTError
+from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, build_config, read_config_file
 from polyglot_transfer.evaluation.task_data import load_task_data
 from polyglot_transfer.fileio import sha256_text
 
 Problem = tuple[type[PGTError], str]  # (the error class whose exit code applies, the message)
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file is unusable (truncated, garbled header), or None; reads the header only."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return f"{path} is truncated ({size} bytes; a safetensors file starts with an 8-byte header size)"
+            n = int.from_bytes(head, "little")
+            if n > min(size - 8, 100_000_000):
+                return f"{path} is truncated or not a safetensors file (its header claims {n} bytes of {size})"
+            header = json.loads(handle.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        return f"{path} has a garbled safetensors header ({exc})"
+    if 8 + n + end > size:
+        return f"{path} is truncated: its tensors need {8 + n + end} bytes, the file has {size}"
+    return None
+
+
+def check_model(config: CompareConfig) -> list[Problem]:
+    """A local (or provisioned) model folder's weights are complete; nothing is loaded."""
+    from polyglot_transfer.models.catalog import CATALOG
+    from polyglot_transfer.models.provision import model_path
+
+    folder = Path(config.model).expanduser()
+    if not folder.is_dir() and config.model in CATALOG:
+        folder = model_path(config.model)
+    if not folder.is_dir():
+        return []  # a catalog model not provisioned yet: compare pulls and verifies it
+    how = ("provision it again: pgt models pull NAME --force" if config.model in CATALOG
+           else "copy or save the model folder again")
+    return [(IntegrityError, f"model: {problem}. The weights are damaged; {how}.")
+            for weights in sorted(folder.rglob("*.safetensors"))
+            if (problem := safetensors_problem(weights)) is not None]
 
 
 def check_data(config: CompareConfig) -> list[Problem]:
@@ -87,7 +125,7 @@ def check_raw(raw: dict[str, Any], source: str, *, run_dir: str | os.PathLike | 
     config, messages = build_config(raw, source=source)
     if config is None:
         return None, [(ConfigError, m) for m in messages]
-    problems = check_data(config) + check_run_folder(config, run_dir)
+    problems = check_model(config) + check_data(config) + check_run_folder(config, run_dir)
     return (None if problems else config), problems
 
 
