@@ -86,11 +86,11 @@ class CompareConfig:
     target_languages: Annotated[list[str], MinLen(1)]
     model: str = "intfloat/multilingual-e5-small"
     source_language: str = "eng_Latn"
-    seeds: Annotated[list[int], MinLen(1)] = field(default_factory=lambda: [0])
+    seeds: Annotated[list[Annotated[int, Interval(ge=0, le=2**32 - 1)]], MinLen(1)] = field(default_factory=lambda: [0])
     baseline: str | None = None  # a setup name; comparisons are against it
     metrics: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["accuracy", "macro_f1"])
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-    output_dir: str | None = None  # default: runs/<name>
+    output_dir: Annotated[str, MinLen(1)] | None = None  # default: runs/<name>
     threads: Annotated[int, Ge(1)] | None = None  # torch threads (default: all cores; 1 per worker with ray)
     # source languages or sets "a+b" (default: [source_language])
     sources: Annotated[list[str], MinLen(1)] | None = None
@@ -408,6 +408,14 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         if isinstance(metric, str) and metric not in METRICS:
             problems.append(f"{source}: metrics[{i}]: unknown metric {metric!r}.{did_you_mean(metric, METRICS)} "
                             f"Known: {', '.join(METRICS)}.")
+        elif metric in metrics[:i]:
+            problems.append(f"{source}: metrics[{i}]: {metric!r} is listed twice. List each metric once.")
+    # names become folder names in the run folder (runs/NAME, cells/.../SETUP/): no paths, no clashes
+    for where, value in [("name", raw.get("name"))] + [("setups", n) for n in (setups_raw if setups_ok else [])]:
+        if isinstance(value, str) and (value.strip() in (".", "..") or any(c in value for c in "/\\\0")
+                                       or value != value.strip()):
+            problems.append(f"{source}: {where}: {value!r} cannot be used as a folder name (no '/', '\\', '.', '..' "
+                            "or surrounding spaces). Use letters, digits, '-', '_', '+'.")
     seeds = raw.get("seeds")
     if isinstance(seeds, list):
         for i, seed in enumerate(seeds):
