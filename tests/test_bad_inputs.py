@@ -439,7 +439,7 @@ def test_a_run_folder_of_another_config_is_refused_before_anything_is_overwritte
     before = _hashes(run)
     code = main(["compare", str(world["base"]), "--set", f"output_dir={run}"])
     err = capsys.readouterr().err
-    assert code == 2 and f"run folder: {run} holds a run with a different config" in err
+    assert code == 2 and f"run folder: {run} holds a run with a different config or data" in err
     assert _hashes(run) == before
 
 
@@ -691,3 +691,25 @@ def test_adapt_config_through_validate(world, tmp_path, capsys):
 
 def test_all_errors_share_the_hierarchy():
     assert issubclass(LanguageError, DataError) and issubclass(DataError, PGTError)
+
+
+@pytest.mark.parametrize("items,must", [
+    (["lang"], "--where expects KEY=VALUE (e.g. lang=yor_Latn). Got 'lang'."),
+    (["=yor"], "--where '=yor' has an empty key"),
+    (["lang=yor", "lang=eng"], "--where names 'lang' twice"),
+])
+def test_api_key_value_options(items, must):
+    from polyglot_transfer.cli.args import key_values
+
+    with pytest.raises(ConfigError, match=must.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        key_values(items, "--where", "KEY=VALUE", "lang=yor_Latn")
+
+
+@pytest.mark.parametrize("value,must", [("nan", "is not a finite number"), ("inf", "is not a finite number"),
+                                        ("-inf", "is not a finite number"), ("two", "is not a number")])
+def test_api_number_options_must_be_finite(value, must):
+    from polyglot_transfer.cli.args import key_values
+
+    with pytest.raises(ConfigError, match=f"--weights 'model_similarity={value}': '{value}' {must}"):
+        key_values([f"model_similarity={value}"], "--weights", "FEATURE=WEIGHT", "model_similarity=2", convert=float,
+                   kind="a number")

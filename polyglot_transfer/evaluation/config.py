@@ -387,8 +387,9 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
                     config_from_dict(cls.config_class, params, f"{where}.adapt")
                 except (PGTError, TypeError, ValueError) as exc:
                     problems += [f"{source}: {p}" for p in _split_problems(exc)]
-                supported = set(getattr(cls, "model_families", {"encoder"}))
-                if family is not None and family not in supported:
+                declared = getattr(cls, "model_families", None) or getattr(cls, "families", None)
+                supported = set(declared or ())
+                if family is not None and declared is not None and family not in supported:
                     problems.append(
                         f"{source}: {where}.adapt.strategy: {strategy!r} does not support {family} models "
                         f"(model: {model}); it supports {', '.join(sorted(supported))} models. Pick a model of "

@@ -113,9 +113,9 @@ def check_run_folder(config: CompareConfig, run_dir: str | os.PathLike | None = 
             return []  # compare rewrites a damaged manifest; nothing to compare against
         if isinstance(old, dict) and old.get("config_sha256") not in (
                 None, sha256_text(json.dumps(config.to_dict(), sort_keys=True))):
-            return [(ConfigError, f"run folder: {folder} holds a run with a different config. Resuming would "
-                                  "mix results: use another output_dir (e.g. --set output_dir=runs/new) or delete "
-                                  "the old folder.")]
+            return [(ConfigError, f"run folder: {folder} holds a run with a different config or data (the config "
+                                  "hash in its manifest.json differs). Resuming would mix results: use another "
+                                  "output_dir (e.g. --set output_dir=runs/new) or delete the old folder.")]
     return []
 
 
