@@ -175,12 +175,14 @@ def _message(cls: type, where: str, err: Mapping[str, Any]) -> str:
                                           "int_from_float") or kind.endswith(("_parsing", "_type"))):
         rule = f" {range_text}" if range_text else ""
         return f"{_dotted(where, loc)} must be {_kind_word(bare)}{rule}. Got {value!r} instead."
-    if kind in ("too_short", "too_long", "string_too_short", "string_too_long") and isinstance(value, (list, dict, str)):
-        low, high = ctx.get("min_length"), ctx.get("max_length")
-        what = "a non-empty" if kind.endswith("too_short") and low == 1 else "a"
+    if kind.endswith(("too_short", "too_long")) and type(value) in (list, dict, str):
         noun = {list: "list", dict: "mapping", str: "string"}[type(value)]
-        limit = "" if what == "a non-empty" else f" of length {'>= ' + str(low) if kind.endswith('too_short') else '<= ' + str(high)}"
-        return f"{_dotted(where, loc)} must be {what} {noun}{limit}. Got {value!r} instead."
+        low, high = ctx.get("min_length"), ctx.get("max_length")
+        if kind.endswith("too_short") and low == 1:
+            rule = f"a non-empty {noun}"
+        else:
+            rule = f"a {noun} of length {f'>= {low}' if kind.endswith('too_short') else f'<= {high}'}"
+        return f"{_dotted(where, loc)} must be {rule}. Got {value!r} instead."
     if kind == "literal_error":
         choices = [c.strip().strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
         choices = [c for c in choices if c]
@@ -236,8 +238,8 @@ def validate(cls: type[T], raw: Any, where: str = "config") -> tuple[T | None, l
     `where` prefixes every path ("setups.lora.adapt" -> "setups.lora.adapt.epochs ..."); "" gives bare paths.
     """
     if not isinstance(raw, Mapping):
-        return None, [f"{where or 'config'} must be a mapping of keys ({', '.join(f.name for f in dataclasses.fields(cls))}). "
-                      f"Got {type(raw).__name__} {raw!r} instead."]
+        keys = ", ".join(f.name for f in dataclasses.fields(cls))
+        return None, [f"{where or 'config'} must be a mapping of keys ({keys}). Got {type(raw).__name__} {raw!r} instead."]
     strict: list[tuple[tuple, Any, Any]] = []
     _strict_scalars(cls, raw, (), strict)
     problems = [_strict_message(where, loc, annotation, value) for loc, annotation, value in strict]

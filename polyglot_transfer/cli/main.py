@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
             "without loading a model: the checks compare runs first", cmd_validate,
             "  pgt validate eval/configs/demo.yaml --set setups.lora.adapt.epochs=2\n"
             "  pgt validate --schema > pgt-config.schema.json   # for editors (yaml-language-server)")
-    p.add_argument("config", nargs="?", default=None, help="a YAML config (compare or adapt), e.g. eval/configs/demo.yaml")
+    p.add_argument("config", nargs="?", default=None,
+                   help="a YAML config (compare or adapt), e.g. eval/configs/demo.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value (YAML), repeatable: --set seeds=[0,1]")
     p.add_argument("--schema", action="store_true", help="print the JSON schema of a compare config and exit")
