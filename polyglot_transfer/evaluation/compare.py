@@ -49,6 +49,7 @@ from polyglot_transfer.evaluation.run_folder import (
     trains_encoder,
 )
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
+from polyglot_transfer.evaluation.validate import check_data, check_model, check_run_folder, raise_problems
 from polyglot_transfer.fileio import atomic_write_json, atomic_write_text, sha256_text
 from polyglot_transfer.measure.metrics import get_metric
 from polyglot_transfer.models.provision import model_fingerprint, resolve_model
@@ -388,6 +389,14 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
     return runner.run_unit(seed, source, load_task_data(config))
 
 
-def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
-    """Run a comparison and write results.json, report.md and report.html into the run folder."""
+def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
+                check: bool = True) -> RunResult:
+    """Run a comparison and write results.json, report.md and report.html into the run folder.
+
+    First (unless `check=False`, for a config that already went through
+    :func:`polyglot_transfer.evaluation.validate.load_checked_config`) the checks `pgt validate` makes on the
+    model folder, the data and the run folder: nothing loads or is written when one fails.
+    """
+    if check:
+        raise_problems(check_model(config) + check_data(config) + check_run_folder(config, run_dir), config.name)
     return CompareRunner(config, run_dir=run_dir, progress=progress).run()

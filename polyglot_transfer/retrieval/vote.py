@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge, Gt
 
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.faiss_index import VectorIndex
 from polyglot_transfer.retrieval.retriever import IndexRetriever
+from polyglot_transfer.typed_config import typed
 
 
+@typed
 @dataclass
 class RetrievalConfig:
-    k: int = 8
-    temperature: float = 0.05  # softmax temperature over cosine similarities of the k hits
+    """A setup's `retrieval:` block. temperature > 0 and finite: 0 divides by zero (a NaN vote), a negative
+    one inverts the vote (the least similar hit wins)."""
+
+    k: Annotated[int, Ge(1)] = 8  # hits per query
+    temperature: Annotated[float, Gt(0)] = 0.05  # softmax temperature over cosine similarities of the k hits
     use_examples: bool = True  # index the labelled source examples
     use_documents: bool = True  # index the task documents
     recipe: str = "Flat"
