@@ -180,7 +180,7 @@ VALUES = [
          _sets("setups.lora+rag.adapt.epochs=3")),
     Case("adapt-number", 2, ("setups.head.adapt",), _sets("setups.head.adapt=3")),
     Case("task-scalar", 2, ("task must be a mapping",), _sets("task=5")),
-    Case("task-empty", 2, ("task needs either `corpus`",), _sets("task=null")),
+    Case("task-empty", 2, ("task needs `corpus`",), _sets("task=null")),
     Case("task-corpus-typo", 2, ("task.corpus 'agri' is unknown",), _sets("task={corpus: agri}")),
     Case("task-unknown-key", 2, ("task: unknown key 'trian'. Did you mean 'train'",), _sets("task.trian=x")),
     Case("override-no-equals", 2, ("Override 'seeds' has no '='",), _sets("seeds")),
@@ -250,9 +250,9 @@ def _data(id: str, code: int, must: tuple[str, ...], files: dict[str, bytes], *e
 
 LATIN1 = "text,label,lang\ncafé,a,eng\n".encode("latin-1")
 DATA = [
-    _data("train-missing", 3, ("{tmp}/absent.jsonl does not exist",), {}, train="absent.jsonl"),
-    _data("test-missing", 3, ("{tmp}/absent.jsonl does not exist",), {}, test="absent.jsonl"),
-    _data("documents-missing", 3, ("{tmp}/docs.jsonl does not exist",), {}, documents="docs.jsonl"),
+    _data("train-missing", 2, ("{tmp}/absent.jsonl does not exist",), {}, train="absent.jsonl"),
+    _data("test-missing", 2, ("{tmp}/absent.jsonl does not exist",), {}, test="absent.jsonl"),
+    _data("documents-missing", 2, ("{tmp}/docs.jsonl does not exist",), {}, documents="docs.jsonl"),
     _data("train-empty-jsonl", 3, ("{tmp}/train.jsonl has no data rows",), {"train.jsonl": b""}),
     _data("train-blank-lines", 3, ("{tmp}/train.jsonl has no data rows",), {"train.jsonl": b"\n\n\n"}),
     _data("test-empty-jsonl", 3, ("{tmp}/test.jsonl has no data rows",), {"test.jsonl": b""}),
@@ -276,7 +276,7 @@ DATA = [
     _data("train-empty-tsv", 3, ("{tmp}/train.tsv is empty",), {"train.tsv": b""}, train="train.tsv"),
     _data("train-unknown-suffix", 3, ("Cannot tell the format of {tmp}/train.txt",),
           {"train.txt": b"text,label\nx,a\n"}, train="train.txt"),
-    _data("train-is-folder", 3, ("{tmp}/sub is a folder",), {"sub/x": b""}, train="sub"),
+    _data("train-is-folder", 2, ("{tmp}/sub is a folder, not a file",), {"sub/x": b""}, train="sub"),
     _data("train-unknown-language", 3, ("{tmp}/train.jsonl:1: Unknown language 'xxqq'",),
           {"train.jsonl": _row(text="x", label="a", lang="xxqq")}),
     _data("train-empty-text", 3, ("{tmp}/train.jsonl", "empty text"), {"train.jsonl": _row(text="", label="a", lang="eng")}),
@@ -300,7 +300,7 @@ DATA = [
 
 # -- 5. config files -----------------------------------------------------------------------------------
 FILES = [
-    Case("config-missing", 2, ("Config file {tmp}/c.yaml does not exist",), config=None),  # handled in the test
+    Case("config-missing", 2, ("{tmp}/c.yaml' is neither a file nor an example config",), config=None),  # handled in the test
     Case("config-empty", 2, ("Config file {tmp}/c.yaml is empty",), config=b""),
     Case("config-comment-only", 2, ("Config file {tmp}/c.yaml is empty",), config=b"# nothing\n"),
     Case("config-yaml-syntax", 2, ("{tmp}/c.yaml:2:1: not valid YAML",), config=b"name: [unclosed\n"),
@@ -313,7 +313,7 @@ FILES = [
     Case("config-list", 2, ("{tmp}/c.yaml must hold a mapping of keys",), config=b"- a\n- b\n"),
     Case("config-scalar", 2, ("{tmp}/c.yaml must hold a mapping of keys",), config=b"just text\n"),
     Case("config-missing-keys", 2, ("missing required key 'setups'", "missing required key 'target_languages'",
-                                    "task needs either"), config=b"name: x\n"),
+                                    "task needs `corpus`"), config=b"name: x\n"),
 ]
 
 

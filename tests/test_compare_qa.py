@@ -195,7 +195,7 @@ def test_generate_blocks_belong_to_qa_tasks_only(tiny_encoder, tmp_path):
 
 
 def test_shipped_demo_qa_config_validates():
-    from polyglot_transfer.evaluation.config import validate_config
+    from polyglot_transfer.evaluation.validate import validate_config
     from polyglot_transfer.models.provision import is_provisioned
 
     problems = validate_config(REPO / "eval" / "configs" / "demo_qa.yaml")

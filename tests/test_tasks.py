@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.evaluation.config import build_config, load_config, validate_config
+from polyglot_transfer.evaluation.config import build_config, load_config
+from polyglot_transfer.evaluation.validate import validate_config
 from polyglot_transfer.evaluation.task_data import load_task_data
 from polyglot_transfer.measure.metrics import get_metric
 from polyglot_transfer.measure.stats import bootstrap_ci
@@ -137,7 +138,7 @@ def test_setups_and_metrics_the_task_does_not_allow_are_validate_errors(tmp_path
             and "Allowed: `adapt` with strategy full, lora, peft, token_classification." in text)
     assert ("setups.sentence_head.adapt.strategy: 'head' does not fit task 'masakhaner' (token_classification). "
             "Strategies for it: full, lora, peft, token_classification." in text)
-    assert "metrics: 'macro_f1' does not score task 'masakhaner' (token_classification). Metrics for it: " \
+    assert "metrics[0]: 'macro_f1' does not score task 'masakhaner' (token_classification). Metrics for it: " \
            "entity_f1, entity_precision, entity_recall." in text
     assert len(problems) == 3, problems
 

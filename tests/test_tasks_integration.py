@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from polyglot_transfer.evaluation.config import build_config, load_config, validate_config
+from polyglot_transfer.evaluation.config import build_config, load_config
+from polyglot_transfer.evaluation.validate import validate_config
 from polyglot_transfer.evaluation.task_data import load_task_data
 from tests.conftest import REPO, SHARED_CORPORA
 

@@ -107,16 +107,24 @@ def _files_load(config: TaskConfig, sources: list[str], targets: list[str], kind
                       documents=documents)
 
 
+def _file_problem(what: str, path: str) -> str | None:
+    """Why a data file named in the task cannot be read, or None."""
+    found = Path(path).expanduser()
+    if found.is_dir():
+        return f"{what} file {path} is a folder, not a file. Name the data file itself (JSONL, CSV, TSV or CoNLL)."
+    if not found.is_file():
+        return f"{what} file {path} does not exist. Check the path (relative paths start from the current folder)."
+    return None
+
+
 def _files_check(config: TaskConfig, sources: list[str], targets: list[str], kind: str) -> list[str]:
     problems = []
     for what in ("train", "test", "heldout"):
         spec = getattr(config, what)
         paths = spec.values() if isinstance(spec, dict) else [spec] if spec else []
-        for path in paths:
-            if not Path(path).expanduser().is_file():
-                problems.append(f"{what} file {path} does not exist.")
-    if config.documents and not Path(config.documents).expanduser().is_file():
-        problems.append(f"documents file {config.documents} does not exist.")
+        problems += [p for path in paths if (p := _file_problem(what, path))]
+    if config.documents and (problem := _file_problem("documents", config.documents)):
+        problems.append(problem)
     if problems or kind != "token_classification":
         return problems
     try:  # CoNLL files are cheap to parse: a malformed line is reported now, as file:line, before any training
