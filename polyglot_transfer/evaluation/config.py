@@ -53,7 +53,7 @@ class TaskConfig:
 class SetupConfig:
     adapt: dict[str, Any] | None = None  # {strategy: NAME, **strategy params}
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
-    combine_weight: float = 0.5  # weight of the adapted model when both are present
+    combine_weight: float | None = None  # weight of the adapted model when both are present (None: chosen on source dev predictions)
     description: str = ""
 
 
@@ -263,7 +263,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
                 config_from_dict(RetrievalConfig, dict(setup.retrieval), f"{where}.retrieval")
             except (PGTError, TypeError) as exc:
                 problems.append(str(exc))
-        if not 0.0 <= float(setup.combine_weight) <= 1.0:
+        if setup.combine_weight is not None and not 0.0 <= float(setup.combine_weight) <= 1.0:
             problems.append(f"{where}.combine_weight must be in [0, 1]. Got {setup.combine_weight!r}.")
         setups[str(name)] = setup
 

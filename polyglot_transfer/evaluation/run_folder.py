@@ -41,7 +41,9 @@ def describe_setup(name: str, setup: SetupConfig) -> str:
     if setup.retrieval:
         parts.append(SETUP_DESCRIPTIONS["rag"])
     text = " + ".join(parts)
-    if setup.adapt and setup.retrieval:
+    if setup.adapt and setup.retrieval and setup.combine_weight is None:
+        text += " (probabilities mixed by a weight chosen on source-language dev predictions)"
+    elif setup.adapt and setup.retrieval:
         text += f" (probabilities mixed {setup.combine_weight:g} : {1 - setup.combine_weight:g})"
     return text
 
