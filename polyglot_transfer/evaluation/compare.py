@@ -280,8 +280,8 @@ class CompareRunner:
                     continue
                 parts: list[tuple[float, np.ndarray]] = []
                 selected: dict[str, Any] = {}  # hyper-parameters chosen on source data for this setup
-                akey = key_of(setup.adapt) if setup.adapt else None
-                rkey = key_of(setup.retrieval) if setup.retrieval else None
+                akey = key_of(setup.adapt) if setup.adapt is not None else None
+                rkey = key_of(setup.retrieval) if setup.retrieval is not None else None  # {}: all defaults
                 if akey and akey not in strategies:
                     strategies[akey] = self._strategy(setup, data, source, seed)
                 if rkey and rkey not in voters:
