@@ -14,7 +14,7 @@ No target-language label is used to choose anything: the choices are in every ce
 Each run is a plain `pgt compare` of a shipped config with `--set` overrides (printed below, and written to
 the results file), so it can be rerun from the CLI. Writes runs under --runs and a markdown summary.
 
-    python benchmarks/zero_shot_defaults.py --out benchmarks/results/zero_shot_defaults.md
+    PGT_CORPORA_DIR=/work/shared/corpora python benchmarks/zero_shot_defaults.py --out benchmarks/results/zero_shot_defaults.md
     python benchmarks/zero_shot_defaults.py --only demo
 """
 
@@ -57,7 +57,8 @@ RUNS = {
 
 def command(config: str, overrides: list[str], out: Path) -> str:
     sets = " ".join(f"--set {shlex.quote(o)}" for o in overrides + [f"output_dir={out}"])
-    return f"pgt compare {config} {sets}"
+    env = f"PGT_CORPORA_DIR={os.environ['PGT_CORPORA_DIR']} " if "PGT_CORPORA_DIR" in os.environ else ""
+    return f"{env}pgt compare {config} {sets}"
 
 
 def summarise(run_dir: Path, sources: list[str], targets: list[str]) -> list[str]:

@@ -248,16 +248,9 @@ class CompareRunner:
         return RunResult(self.run_dir, results, reports)
 
     def _run_ray(self, progress: _Progress) -> None:
-
-        todo = []
-        for seed, source in self.units():
-            if self.unit_done(seed, source):
-                progress.step(f"seed {seed} {source}: done earlier", n=len(self._unit_cells(seed, source)))
-            else:
-                todo.append((seed, source))
-        for seed, source, written in run_units_on_ray(self.config, self.run_dir, todo, run_unit_in_worker):
-            progress.step(f"seed {seed} {source}: {len(written)} cell(s) computed on Ray",
-                          n=len(self._unit_cells(seed, source)))
+        for seed, source, rel, fresh in run_units_on_ray(self.config, self.run_dir, self.units(), run_unit_in_worker):
+            if rel.startswith("cells/"):
+                progress.step(f"seed {seed} {source}: {rel} {'computed on Ray' if fresh else 'done earlier'}")
 
     def run_unit(self, seed: int, source: str, data: TaskData, progress: _Progress | None = None) -> list[str]:
         """Train every setup on `source` with `seed` and evaluate it on every target; skip finished cells.
@@ -397,7 +390,8 @@ def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarra
     return out
 
 
-def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str) -> list[str]:
+def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str,
+                       progress: Any = None) -> list[str]:
     """Run one (seed, source) unit in a fresh process (a Ray worker): rebuild config and data, then run."""
     import torch
 
@@ -407,7 +401,7 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
     torch.set_num_threads(config.threads or 1)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     runner = CompareRunner(config, run_dir=run_dir, progress=False)
-    return runner.run_unit(seed, source, load_task_data(config))
+    return runner.run_unit(seed, source, load_task_data(config), progress)
 
 
 def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:

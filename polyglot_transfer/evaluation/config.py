@@ -55,6 +55,7 @@ class SetupConfig:
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
     combine_weight: float | None = None  # weight of the adapted model when both are present (None: chosen on source dev predictions)
     description: str = ""
+    resources: dict[str, float] | None = None  # Ray resources of this setup's cells, e.g. {num_cpus: 4, num_gpus: 1}
 
 
 @dataclass
@@ -80,6 +81,8 @@ class CompareConfig:
     sources: list[str] = field(default_factory=list)  # source languages or sets "a+b" (default: [source_language])
     backend: str = "local"  # "local" (this process) or "ray" (a local Ray cluster)
     workers: int = 2  # Ray workers (CPUs of the local cluster) with backend ray
+    ray_address: str | None = None  # an existing Ray cluster (e.g. ray://head:10001 or auto); default: a local one
+    resources: dict[str, float] | None = None  # default Ray resources per cell, e.g. {num_cpus: 1, num_gpus: 0}
     forgetting: bool = True  # measure source-language forgetting of setups that train the encoder
     diagnostics: bool = True  # tokenizer fit of every target vs the sources
 
@@ -191,6 +194,25 @@ def _language_list(raw: dict[str, Any], key: str, source: str, problems: list[st
     return codes
 
 
+RESOURCE_KEYS = ("num_cpus", "num_gpus")
+
+
+def _check_resources(resources: Any, where: str, problems: list[str]) -> None:
+    """`resources: {num_cpus: N, num_gpus: M}` (Ray placement of a setup's cells, or the run's default)."""
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        problems.append(f"{where} must be a mapping such as {{num_cpus: 1, num_gpus: 0}}. Got {resources!r}.")
+        return
+    for key, value in resources.items():
+        if key not in RESOURCE_KEYS:
+            problems.append(f"{where}: unknown key {key!r}.{did_you_mean(str(key), RESOURCE_KEYS)} "
+                            f"Known keys: {', '.join(RESOURCE_KEYS)}.")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                key == "num_cpus" and value == 0):
+            problems.append(f"{where}.{key} must be a number >= 0 (num_cpus > 0), e.g. 1 or 0.5. Got {value!r}.")
+
+
 def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareConfig | None, list[str]]:
     """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found)."""
     from polyglot_transfer.adapt import STRATEGIES
@@ -263,6 +285,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
                 config_from_dict(RetrievalConfig, dict(setup.retrieval), f"{where}.retrieval")
             except (PGTError, TypeError) as exc:
                 problems.append(str(exc))
+        _check_resources(setup.resources, f"{where}.resources", problems)
         if setup.combine_weight is not None and not 0.0 <= float(setup.combine_weight) <= 1.0:
             problems.append(f"{where}.combine_weight must be in [0, 1]. Got {setup.combine_weight!r}.")
         setups[str(name)] = setup
@@ -305,6 +328,11 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
     workers = raw.get("workers", 2)
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 1024:
         problems.append(f"{source}: workers must be an int in [1, 1024]. Got {workers!r} instead.")
+    _check_resources(raw.get("resources"), f"{source}: resources", problems)
+    ray_address = raw.get("ray_address")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        problems.append(f"{source}: ray_address must be a Ray cluster address such as ray://head:10001, "
+                        f"127.0.0.1:6379 or auto. Got {ray_address!r}.")
     for key in ("forgetting", "diagnostics"):
         if key in raw and not isinstance(raw[key], bool):
             problems.append(f"{source}: {key} must be true or false. Got {raw[key]!r}.")
@@ -326,6 +354,8 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         threads=threads,
         backend=backend,
         workers=workers,
+        ray_address=ray_address,
+        resources=raw.get("resources"),
         forgetting=raw.get("forgetting", True),
         diagnostics=raw.get("diagnostics", True),
     )

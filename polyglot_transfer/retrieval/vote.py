@@ -118,7 +118,8 @@ def _macro_f1(y: np.ndarray, probs: np.ndarray) -> float:
 def leave_one_out_hits(embedder: Embedder, examples: TextDataset, documents: TextDataset | None,
                        labels: list[str], k_max: int) -> tuple[np.ndarray, np.ndarray]:
     """For every labelled example, its `k_max` nearest items of the task index (examples with the query
-    prompt, documents with the passage prompt, cosine) leaving out itself and exact duplicates of its text:
+    prompt, documents with the passage prompt, cosine) leaving out itself, exact duplicates of its text and
+    its translations (examples sharing its ``meta["item"]``, as NusaX's parallel sentences do):
     (scores, label positions), both (n, k_max), best first."""
     position = {label: i for i, label in enumerate(labels)}
     q = _unit(embedder.encode_queries(examples.texts))
@@ -129,8 +130,10 @@ def leave_one_out_hits(embedder: Embedder, examples: TextDataset, documents: Tex
         item_texts += list(documents.texts)
     sims = q @ np.vstack(items).T
     texts = np.array(item_texts, dtype=object)
-    for i, text in enumerate(examples.texts):
-        sims[i, texts == text] = -np.inf  # itself and its duplicates
+    groups = np.array([e.meta.get("item", f"\x00{i}") for i, e in enumerate(examples)]
+                      + [f"\x01{i}" for i in range(len(item_texts) - len(examples))], dtype=object)
+    for i, e in enumerate(examples):
+        sims[i, (texts == e.text) | (groups == groups[i])] = -np.inf  # itself, duplicates, translations
     k_max = min(k_max, sims.shape[1] - 1) if sims.shape[1] > 1 else 1
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k_max]
     scores = np.take_along_axis(sims, order, axis=1)
