@@ -42,7 +42,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):  # a node drains up to 30 s on SIGTERM
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -111,6 +111,8 @@ def _raw(tmp_path, tiny_encoder, address, **extra):
     raw["setups"]["lora+rag"] = {"adapt": dict(raw["setups"]["lora"]["adapt"]), "retrieval": {"k": 3},
                                  "resources": {"num_cpus": 0.5}}
     raw["setups"]["rag"]["resources"] = {"num_cpus": 0.5}
+    raw["setups"].pop("head")  # the grid's point here is placement and streaming, not every strategy
+    raw["baseline"] = "rag"
     return raw
 
 
@@ -118,8 +120,7 @@ def test_groups_keep_a_shared_model_together_and_take_the_largest_resources(tmp_
     config, problems = build_config(_raw(tmp_path, tiny_encoder, "127.0.0.1:1"))
     assert not problems, problems
     groups = {tuple(names): needs for names, needs in setup_groups(config)}
-    assert groups == {("head",): {"num_cpus": 1.0, "num_gpus": 0.0},
-                      ("lora", "lora+rag"): {"num_cpus": 1.0, "num_gpus": 0.0},
+    assert groups == {("lora", "lora+rag"): {"num_cpus": 1.0, "num_gpus": 0.0},
                       ("rag",): {"num_cpus": 0.5, "num_gpus": 0.0}}
 
 
@@ -128,7 +129,7 @@ def test_compare_runs_on_a_two_node_cluster_and_resumes(ray_cluster, tmp_path, t
     assert not problems, problems
     first = run_compare(config, progress=False)
     cells = sorted((first.run_dir / "cells").rglob("*.json"))
-    assert len(cells) == 2 * 4 * 2  # source x setup x target, seed 0
+    assert len(cells) == 2 * 3 * 2  # source x setup x target, seed 0
     assert len(list((first.run_dir / "forgetting").glob("lora-*.json"))) == 2  # one LoRA per source, measured once
     assert first.results["environment"]["backend"] == "ray"
     # a driver killed mid-run leaves some cells: the rerun computes exactly the missing ones

@@ -15,6 +15,8 @@ Example (eval/configs/demo.yaml)::
       lora+rag: {adapt: {strategy: lora, epochs: 5}, retrieval: {k: 8}}
     baseline: head
     backend: local                 # or `ray` (pip install 'polyglot-transfer[ray]')
+    # ray_address: HEAD:6379       # with backend ray: an existing cluster (default: a local one)
+    # resources: {num_cpus: 1}     # Ray resources per cell; a setup may set its own `resources`
 
 The grid is task x setup x source x target x seed. Each (seed, source) pair is one independent unit of
 work (train every setup on that source, evaluate on every target); `backend: ray` runs the units as

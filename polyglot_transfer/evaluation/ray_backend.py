@@ -97,11 +97,13 @@ def group_files(config: CompareConfig, run_dir: Path, seed: int, source: str, na
     return files
 
 
-def subset_config(config_dict: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The config of one group: only its setups (the baseline only matters to the report, on the driver)."""
+def subset_config(config_dict: dict[str, Any], names: list[str], needs: dict[str, float]) -> dict[str, Any]:
+    """The config of one group: only its setups (the baseline only matters to the report, on the driver),
+    and as many torch threads as the task holds CPUs unless the config sets `threads`."""
     out = dict(config_dict)
     out["setups"] = {n: config_dict["setups"][n] for n in names}
     out["baseline"] = None
+    out["threads"] = config_dict.get("threads") or max(1, int(needs["num_cpus"]))
     return out
 
 
@@ -245,7 +247,7 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
         for seed, source, names, needs, existing in todo:
             _check_fits(ray, needs, names)
             ref = task.options(num_cpus=needs["num_cpus"], num_gpus=needs["num_gpus"]).remote(
-                worker, subset_config(config_dict, names), seed, source, existing)
+                worker, subset_config(config_dict, names, needs), seed, source, existing)
             pending[ref] = (seed, source)
         logger.info("Running %d task(s) on Ray (%s)", len(pending), ray.cluster_resources())
         while pending:
