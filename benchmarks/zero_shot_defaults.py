@@ -7,8 +7,9 @@ same embeddings, paired tests against the old head):
   head: the new default, C chosen by 5-fold stratified CV on the source training set (macro-F1);
 - rag_old: the vote with k=8, temperature=0.05 (the old default); rag: k and temperature chosen by
   leave-one-out over the labelled source examples;
-- head+rag_old: both, mixed 0.5 : 0.5 (the old default); head+rag: everything chosen on source data,
-  the mixing weight on out-of-fold source predictions.
+- head+rag_old: both, mixed 0.5 : 0.5 (the old default); head+rag: the new head and vote, mixed 0.5 : 0.5
+  (the default weight); head+rag_dev: the mixing weight chosen on out-of-fold source predictions too
+  (`combine_weight: null`).
 
 No target-language label is used to choose anything: the choices are in every cell's `selected` field.
 Each run is a plain `pgt compare` of a shipped config with `--set` overrides (printed below, and written to
@@ -43,9 +44,10 @@ SETUPS = (
     "head: {adapt: {strategy: head}}, "
     "rag_old: {retrieval: {k: 8, temperature: 0.05}}, rag: {retrieval: {}}, "
     "head+rag_old: {adapt: {strategy: head, C: 1.0}, retrieval: {k: 8, temperature: 0.05}, combine_weight: 0.5}, "
-    "head+rag: {adapt: {strategy: head}, retrieval: {}}}"
+    "head+rag: {adapt: {strategy: head}, retrieval: {}}, "
+    "head+rag_dev: {adapt: {strategy: head}, retrieval: {}, combine_weight: null}}"
 )
-ORDER = ["head_old", "head_C10", "head", "rag_old", "rag", "head+rag_old", "head+rag"]
+ORDER = ["head_old", "head_C10", "head", "rag_old", "rag", "head+rag_old", "head+rag", "head+rag_dev"]
 COMMON = [f"setups={SETUPS}", "baseline=head_old", "seeds=[0]", "forgetting=false", "diagnostics=false",
           "threads=1"]
 RUNS = {
@@ -81,6 +83,24 @@ def summarise(run_dir: Path, sources: list[str], targets: list[str]) -> list[str
     return lines
 
 
+def significance(run_dir: Path, sources: list[str], targets: list[str]) -> list[str]:
+    """Paired tests against head_old from results.json (macro-F1 paired bootstrap, Holm across targets)."""
+    results = json.loads((run_dir / "results.json").read_text())
+    lines = ["Against head_old, per zero-shot target (macro-F1, paired bootstrap, Holm-corrected; "
+             "wins / ties / losses):", ""]
+    for source in sources:
+        zero_shot = set(targets) - set(source.split("+"))
+        parts = []
+        for setup in ORDER[1:]:
+            verdicts = [c.get("verdict") for c in results.get("comparisons", [])
+                        if c["setup"] == setup and c["source"] == source and c["metric"] == "macro_f1"
+                        and c["language"] in zero_shot]
+            counts = [sum(v == w for v in verdicts) for w in ("win", "tie", "loss")]
+            parts.append(f"{setup} {counts[0]}/{counts[1]}/{counts[2]}")
+        lines.append(f"- {source}: " + ", ".join(parts))
+    return lines + [""]
+
+
 def train_sizes(run_dir: Path) -> str:
     train = json.loads((run_dir / "manifest.json").read_text())["data"]["train"]
     return ", ".join(f"{src} n={info['n']}" for src, info in train.items())
@@ -89,7 +109,7 @@ def train_sizes(run_dir: Path) -> str:
 def chosen(run_dir: Path, sources: list[str]) -> list[str]:
     lines = ["Chosen on source data (from the cells' `selected` field):", ""]
     for source in sources:
-        for setup in ("head", "rag", "head+rag"):
+        for setup in ("head", "rag", "head+rag_dev"):
             cells = sorted((run_dir / "cells" / "seed0" / source / setup).glob("*.json"))
             if not cells:
                 continue
@@ -113,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/zero_shot_defaults.md"))
     parser.add_argument("--runs", type=Path, default=Path("runs/zero_shot_defaults"))
     parser.add_argument("--only", choices=sorted(RUNS), action="append")
+    parser.add_argument("--report-only", action="store_true", help="summarise finished runs, run nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     import torch
@@ -128,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         out = args.runs / name
         overrides = COMMON + extra
         config = load_config(config_path, overrides + [f"output_dir={out}"])
-        started = time.perf_counter()
-        run_compare(config, progress=False)
-        took = time.perf_counter() - started
+        if not args.report_only:
+            started = time.perf_counter()
+            run_compare(config, progress=False)
+            atomic_write_text(out / "timing.json", json.dumps({"seconds": time.perf_counter() - started}))
+        took = json.loads((out / "timing.json").read_text())["seconds"]
         lines += [f"## {name}", "", "```", command(config_path, overrides, out), "```", "",
                   f"Train: {train_sizes(out)}; targets: {', '.join(config.target_languages)}; {took:.0f} s.", ""]
         lines += summarise(out, config.sources, config.target_languages)
+        lines += significance(out, config.sources, config.target_languages)
         lines += chosen(out, config.sources)
         atomic_write_text(args.out, "\n".join(lines) + "\n")
         print("\n".join(lines))

@@ -108,7 +108,7 @@ def test_out_of_fold_probabilities_never_see_their_example():
 def test_compare_cells_record_what_was_chosen_on_the_source(tiny_encoder, tmp_path):
     raw = toy_config(tmp_path, tiny_encoder, threads=1, forgetting=False, diagnostics=False)
     raw["setups"] = {"head": {"adapt": {"strategy": "head"}}, "rag": {"retrieval": {}},
-                     "head+rag": {"adapt": {"strategy": "head"}, "retrieval": {}},
+                     "head+rag": {"adapt": {"strategy": "head"}, "retrieval": {}, "combine_weight": None},
                      "fixed": {"adapt": {"strategy": "head", "C": 1.0}, "retrieval": {"k": 4, "temperature": 0.05},
                                "combine_weight": 0.3}}
     config, problems = build_config(raw)

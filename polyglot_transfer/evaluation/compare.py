@@ -161,7 +161,7 @@ class CompareRunner:
                 _align(adapt_dev, strategy.labels_, data.labels), voter.loo_proba, train.labels, data.labels,
                 on=f"out-of-fold predictions on {source} train (adapted model: k-fold, vote: leave-one-out)")
         held = data.heldout.get(source)
-        if held is not None and len(held) and source not in self.config.target_languages:
+        if held is not None and len(held) and not set(source.split("+")) & set(self.config.target_languages):
             adapt_dev = _align(predict_for_language(strategy, held.texts, source), strategy.labels_, data.labels)
             return select_combine_weight(adapt_dev, voter.predict_proba(held.texts), held.labels, data.labels,
                                          on=f"{source} held-out dev split ({len(held)} examples)")

@@ -55,7 +55,7 @@ class TaskConfig:
 class SetupConfig:
     adapt: dict[str, Any] | None = None  # {strategy: NAME, **strategy params}
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
-    combine_weight: float | None = None  # weight of the adapted model when both are present (None: chosen on source dev predictions)
+    combine_weight: float | None = 0.5  # weight of the adapted model when both are present (null: chosen on source dev predictions)
     description: str = ""
     resources: dict[str, float] | None = None  # Ray resources of this setup's cells, e.g. {num_cpus: 4, num_gpus: 1}
 
