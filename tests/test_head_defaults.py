@@ -127,4 +127,27 @@ def test_compare_cells_record_what_was_chosen_on_the_source(tiny_encoder, tmp_pa
     fixed = json.loads((result.run_dir / "cells/seed0/eng_Latn/fixed/swh_Latn.json").read_text())["selected"]
     assert fixed["adapt"] == {"C": 1.0, "by": "given in the config"}
     assert (fixed["retrieval"]["k"], fixed["retrieval"]["temperature"], fixed["retrieval"]["chosen"]) == (4, 0.05, [])
-    assert fixed["combine"] == {"combine_weight": 0.3, "by": "given in the config"}
+    assert fixed["combine"] == {"combine_weight": 0.3,
+                                "by": "fixed in the config (default 0.5; null chooses it on source data)"}
+
+
+def test_a_model_without_out_of_fold_predictions_is_mixed_on_a_source_dev_split(tiny_encoder, tmp_path):
+    """LoRA has no cheap out-of-fold predictions: its weight is chosen on the source's held-out split, which
+    is allowed only because English is no reported target here (else the default 0.5 is kept, and said)."""
+    lora = {"strategy": "lora", "epochs": 1, "batch_size": 8}
+    raw = toy_config(tmp_path, tiny_encoder, threads=1, forgetting=False, diagnostics=False,
+                     target_languages=["swh_Latn"], baseline="lora+rag")
+    raw["setups"] = {"lora+rag": {"adapt": lora, "retrieval": {"k": 4}, "combine_weight": None}}
+    config, problems = build_config(raw)
+    assert not problems, problems
+    result = run_compare(config, progress=False)
+    sel = json.loads((result.run_dir / "cells/seed0/eng_Latn/lora+rag/swh_Latn.json").read_text())["selected"]
+    assert sel["combine"]["by"] == "eng_Latn held-out dev split (15 examples), macro-F1"
+    assert sel["retrieval"]["chosen"] == ["temperature"] and sel["retrieval"]["k"] == 4
+    raw2 = dict(raw, target_languages=["eng_Latn", "swh_Latn"], output_dir=str(tmp_path / "run2"))
+    config2, _ = build_config(raw2)
+    result2 = run_compare(config2, progress=False)
+    sel2 = json.loads((result2.run_dir / "cells/seed0/eng_Latn/lora+rag/swh_Latn.json").read_text())["selected"]
+    assert sel2["combine"]["combine_weight"] == 0.5
+    assert sel2["combine"]["by"].startswith("default: lora gives no out-of-fold predictions and eng_Latn has no "
+                                            "held-out dev split apart from the reported tests")

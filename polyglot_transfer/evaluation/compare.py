@@ -152,7 +152,8 @@ class CompareRunner:
         from polyglot_transfer.retrieval.vote import select_combine_weight
 
         if setup.combine_weight is not None:
-            return setup.combine_weight, {"combine_weight": setup.combine_weight, "by": "given in the config"}
+            return setup.combine_weight, {"combine_weight": setup.combine_weight,
+                                          "by": "fixed in the config (default 0.5; null chooses it on source data)"}
         train = data.trains[source]
         oof = getattr(strategy, "out_of_fold_proba", None)
         adapt_dev = oof(train) if oof is not None and voter.loo_proba is not None else None
