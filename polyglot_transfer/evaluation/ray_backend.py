@@ -200,7 +200,7 @@ def _init(ray: Any, config: CompareConfig) -> bool:
                               "drop ray_address to run on a local cluster.") from None
         logger.info("Connected to the Ray cluster at %s: %s", address, ray.cluster_resources())
         return True
-    ray.init(num_cpus=config.workers, num_gpus=0, **common)
+    ray.init(num_cpus=config.workers, **common)  # GPUs: what Ray detects on this machine
     return True
 
 
