@@ -65,7 +65,7 @@ def test_wheel_carries_the_demo_and_validates_it_from_another_folder(installed) 
     assert str(package_file).startswith(str(bindir.parent)), "imported from the wheel, not the checkout"
     assert corpus.is_relative_to(package_file.parent) and (corpus / "train.jsonl").is_file()
     assert config.is_relative_to(package_file.parent) and config.name == "demo.yaml"
-    assert (package_file.parent / "py.typed").is_file()
+    assert (package_file.parent / "py.typed").is_file() and (package_file.parent / "__init__.pyi").is_file()
     for name in ("demo", "eval/configs/demo.yaml"):
         done = _run([str(bindir / "pgt"), "validate", name], elsewhere, env)
         assert done.stdout.strip() == f"{name}: valid", done.stdout
