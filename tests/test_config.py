@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
 from polyglot_transfer.errors import ConfigError
-from polyglot_transfer.evaluation.config import apply_overrides, load_config, parse_override, validate_config
+from polyglot_transfer.evaluation.config import apply_overrides, load_config, parse_override
+from polyglot_transfer.evaluation.validate import validate_config
 from tests.conftest import REPO
 
 DEMO = REPO / "eval" / "configs" / "demo.yaml"
@@ -75,8 +78,19 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(bad)
 
 
-def test_sources_list_and_single_source_language_both_work():
-    config = load_config(DEMO, ["sources=[ind, English]"])
+def _own_task(tmp_path) -> str:
+    """An override giving the demo config a small labelled table in ind, eng and swh (agri_advice trains on
+    English only, and which languages a task has data in is checked at validate time)."""
+    rows = [{"text": f"{w} {i}", "label": lab, "lang": lang} for i in range(2)
+            for lang in ("ind_Latn", "eng_Latn", "swh_Latn", "fra_Latn", "hin_Deva", "hau_Latn", "yor_Latn", "zul_Latn")
+            for w, lab in (("a", "x"), ("b", "y"))]
+    table = tmp_path / "t.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return f"task={{train: {table}, test: {table}}}"
+
+
+def test_sources_list_and_single_source_language_both_work(tmp_path):
+    config = load_config(DEMO, ["sources=[ind, English]", _own_task(tmp_path)])
     assert config.sources == ["ind_Latn", "eng_Latn"] and config.source_language == "ind_Latn"
     single = load_config(DEMO)
     assert single.sources == ["eng_Latn"] and single.source_language == "eng_Latn"
@@ -97,10 +111,11 @@ def test_new_keys_report_every_problem_at_once(tmp_path):
     assert "sources[1]: Unknown language 'xyzz'" in text
     assert "sources[2]: ind_Latn is listed twice" in text
     assert "source_language 'fra_Latn' is not one of sources ['ind_Latn']" in text
-    assert "backend 'rey' is unknown. Did you mean 'ray'?" in text
+    assert "backend must be one of 'local', 'ray'. Got 'rey' instead. Did you mean 'ray'?" in text
     assert "workers must be an int in [1, 1024]. Got 0 instead." in text
-    assert "forgetting must be true or false. Got 'yes'." in text
-    assert len(problems) == 6, problems
+    assert "forgetting must be true or false. Got 'yes' instead." in text
+    assert "agri_advice has no training data in ind_Latn" in text  # the data is checked too, before any training
+    assert len(problems) == 7, problems
     with pytest.raises(ConfigError, match=r"sources must be a non-empty list"):
         load_config(DEMO, ["sources=[]"])
 
@@ -118,13 +133,13 @@ def test_resolved_config_round_trips(tmp_path):
     """config.resolved.yaml (to_dict) is itself a valid config giving the same CompareConfig."""
     from polyglot_transfer.evaluation.config import build_config
 
-    config = load_config(DEMO, ["sources=[eng_Latn, swh_Latn]", "backend=local"])
+    config = load_config(DEMO, ["sources=[eng_Latn, swh_Latn]", "backend=local", _own_task(tmp_path)])
     again, problems = build_config(yaml.safe_load(yaml.safe_dump(config.to_dict())))
     assert not problems and again == config
 
 
-def test_a_source_can_be_a_set_of_languages():
-    config = load_config(DEMO, ["sources=[eng, swh+English]"])
+def test_a_source_can_be_a_set_of_languages(tmp_path):
+    config = load_config(DEMO, ["sources=[eng, swh+English]", _own_task(tmp_path)])
     assert config.sources == ["eng_Latn", "swh_Latn+eng_Latn"]
     with pytest.raises(ConfigError, match=r"sources\[0\]: 'eng\+en' names a language twice"):
         load_config(DEMO, ["sources=[eng+en]"])

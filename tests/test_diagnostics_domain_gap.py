@@ -24,7 +24,7 @@ def test_same_gaussian_gives_no_evidence_of_a_gap() -> None:
     assert not result.differs
     assert result.summary.startswith("No evidence that the two samples differ")
     assert (result.n_a, result.n_b, result.dim, result.n_permutations) == (120, 100, 8, 200)
-    assert result.classifier_n == 200  # the larger sample is cut to the smaller one's size
+    assert result.classifier_n == 100  # both cut to 100 rows; half of the 200 is held out
 
 
 def test_shifted_means_are_detected() -> None:
@@ -37,6 +37,41 @@ def test_shifted_means_are_detected() -> None:
     assert result.differs
     assert result.summary.startswith("The two samples differ: MMD² = ")
     assert "permutation p = 0.005" in result.summary
+
+
+def _mixture(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    """Rows from a mixture of tight clusters (texts of a few topics), not a single Gaussian."""
+    return centres[rng.integers(len(centres), size=n)] + 0.3 * rng.normal(size=(n, centres.shape[1]))
+
+
+def test_random_splits_of_one_sample_are_not_flagged_even_with_repeated_rows() -> None:
+    """Calibration: two halves of the same data differ at rate alpha at most; a sample holding some texts
+    twice (common in scraped data) used to be flagged every time (repeats inflate the within-sample MMD)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 16)) * 2
+    pool = _mixture(300, rng, centres)
+    flagged, flagged_with_repeats = 0, 0
+    for split in range(20):
+        order = np.random.default_rng(split).permutation(len(pool))
+        a, b = pool[order[:150]], pool[order[150:]]
+        flagged += domain_gap(a, b, seed=split).differs
+        repeated = np.vstack([a, a[:50]])  # a third of a's rows twice
+        result = domain_gap(repeated, b, seed=split)
+        assert result.n_repeated == 50
+        flagged_with_repeats += result.differs
+    # 20 splits at alpha 0.05: 1 expected by chance, 3 or more has probability 0.08 under a calibrated test
+    assert flagged <= 2, flagged
+    assert flagged_with_repeats <= 2, flagged_with_repeats
+    shifted = _mixture(150, rng, centres + 1.0)
+    assert domain_gap(pool[:150], shifted).differs
+
+
+def test_rows_shared_by_both_samples_are_dropped_from_the_larger() -> None:
+    a, b = _gaussians(0.0, n_a=60, n_b=40)
+    result = domain_gap(np.vstack([a, b[:10]]), b, n_permutations=100)
+    assert (result.n_a, result.n_b, result.n_repeated) == (70, 40, 10)
+    with pytest.raises(DataError, match="b has 3 distinct rows not shared with the other sample; expected at least 5"):
+        domain_gap(a, np.vstack([b[:3]] * 4))
 
 
 def test_results_are_reproducible_with_a_seed() -> None:
@@ -146,3 +181,31 @@ def test_label_shift_refuses_bad_labels() -> None:
         label_shift([], ["a"])
     with pytest.raises(DataError, match="must be a list of labels; got the string"):
         label_shift("ab", ["a"])
+
+
+@pytest.mark.integration
+def test_in_domain_english_is_not_flagged_and_out_of_domain_english_is(e5_path) -> None:
+    """The real model on the demo corpus: random halves of its English messages are one domain (at most one of
+    ten splits may be flagged by chance at alpha 0.05); UDHR articles are clearly another."""
+    from polyglot_transfer.data.corpora import load_demo_corpus
+    from polyglot_transfer.diagnostics.udhr import load_udhr
+    from polyglot_transfer.errors import PGTError
+    from polyglot_transfer.retrieval.embedder import Embedder
+
+    corpus = load_demo_corpus()
+    english = corpus.train.texts + corpus.test.by_language()["eng_Latn"].texts
+    embedder = Embedder(e5_path)
+    vectors = embedder.encode_queries(english)
+    flagged = []
+    for split in range(10):
+        order = np.random.default_rng(split).permutation(len(vectors))
+        half = len(order) // 2
+        result = domain_gap(vectors[order[:half]], vectors[order[half:]], seed=split)
+        flagged.append(result.differs)
+    assert sum(flagged) <= 1, flagged
+    try:
+        udhr = load_udhr(None, "eng").lines
+    except PGTError as exc:
+        pytest.skip(f"UDHR English is not available ({exc})")
+    far = domain_gap(vectors[:150], embedder.encode_queries(udhr[:150]))
+    assert far.differs and far.classifier_accuracy > 0.9, far.summary

@@ -28,7 +28,10 @@ from polyglot_transfer.measure.metrics import (
 
 
 def test_registry_lists_every_metric() -> None:
-    assert list(METRICS) == ["accuracy", "chrf", "exact_match", "macro_f1", "token_f1"]
+    assert list(METRICS) == [
+        "accuracy", "answer_language", "answer_supported", "chrf", "chrf_pp", "entity_f1", "entity_precision",
+        "entity_recall", "exact_match", "gold_passage_recall", "macro_f1", "token_f1",
+    ]
     names = [name for name, _ in list_metrics()]
     assert names == list(METRICS)
     assert all(description for _, description in list_metrics()), "every metric needs a description"
@@ -52,6 +55,16 @@ def test_get_metric_binds_options_and_rejects_unknown_ones() -> None:
         get_metric("accuracy", lang="yor")
 
 
+def _examples(values: list) -> np.ndarray:
+    """A 1-D array of examples; list-valued examples (passages seen, doc ids) stay one object each."""
+    if not isinstance(values[0], list):
+        return np.asarray(values)
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
 def test_uniform_signature() -> None:
     """Every registered metric is callable as fn(y_true, y_pred, labels) -> float."""
     data = {
@@ -60,10 +73,18 @@ def test_uniform_signature() -> None:
         "exact_match": (["a b"], ["a b"]),
         "token_f1": (["a b"], ["a"]),
         "chrf": (["the cat sat"], ["the cat sat"]),
+        "chrf_pp": (["the cat sat"], ["the cat sat"]),
+        "answer_language": (["eng_Latn"], ["the cat sat"]),
+        "gold_passage_recall": (["d1"], [["d1", "d2"]]),
+        "answer_supported": ([["the cat sat"]], ["the cat"]),
     }
+    tags = np.empty(2, dtype=object)  # one tag list per sentence (a 1-D array of lists)
+    tags[0], tags[1] = ["B-PER", "I-PER", "O"], ["O", "B-LOC"]
+    for name in ("entity_f1", "entity_precision", "entity_recall"):
+        data[name] = (tags, tags)
     for name, metric in METRICS.items():
         y_true, y_pred = data[name]
-        value = metric(np.asarray(y_true), np.asarray(y_pred), None)
+        value = metric(_examples(y_true), _examples(y_pred), None)
         assert isinstance(value, float), f"{name} returned {type(value).__name__}"
         assert 0.0 <= value <= 1.0, f"{name} returned {value} outside [0, 1]"
 

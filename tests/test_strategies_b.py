@@ -153,11 +153,11 @@ def test_continued_pretraining_causal_on_decoder(tiny_decoder, toy):
 
 
 def test_continued_pretraining_config_errors(tiny_mlm, tiny_decoder, toy):
-    with pytest.raises(ConfigError, match=r"objective must be one of .*Got 'mlmm' instead. Did you mean 'mlm'"):
+    with pytest.raises(ConfigError, match=r"objective must be 'auto', 'mlm' or 'causal'. Got 'mlmm' instead"):
         build_strategy("continued_pretraining", {"objective": "mlmm"}, tiny_mlm)
     with pytest.raises(ConfigError, match=r"task_params: unknown key 'rank'"):
         build_strategy("continued_pretraining", {"task_strategy": "lora", "task_params": {"rank": 4}}, tiny_mlm)
-    with pytest.raises(ConfigError, match=r"mlm_probability must be a number in \(0, 1\]. Got 1.5"):
+    with pytest.raises(ConfigError, match=r"mlm_probability must be a number <= 1.0. Got 1.5"):
         build_strategy("continued_pretraining", {"mlm_probability": 1.5}, tiny_mlm)
     with pytest.raises(ConfigError, match="as `texts` or as `path`, not both"):
         build_strategy("continued_pretraining", {"texts": ["a"], "path": "x.txt"}, tiny_mlm).fit(toy)
@@ -222,9 +222,9 @@ def test_vocab_extension_decompose_drops_bare_word_markers():
 
 
 def test_vocab_extension_config_errors(tiny_plain):
-    with pytest.raises(ConfigError, match=r"vocab_extension.max_new_tokens must be an int in \[1, inf\). Got 0"):
+    with pytest.raises(ConfigError, match=r"vocab_extension.max_new_tokens must be an int >= 1. Got 0"):
         build_strategy("vocab_extension", {"max_new_tokens": 0}, tiny_plain)
-    with pytest.raises(ConfigError, match="sp_model_type must be one of 'unigram', 'bpe'"):
+    with pytest.raises(ConfigError, match="sp_model_type must be 'unigram' or 'bpe'"):
         build_strategy("vocab_extension", {"sp_model_type": "wordpiece"}, tiny_plain)
 
 
@@ -292,7 +292,7 @@ def test_language_adapter_simcse_loss_falls(tiny_plain, toy):
 def test_language_adapter_errors(tiny_plain, toy):
     with pytest.raises(ConfigError, match="objective 'mlm' needs a checkpoint with a masked-LM head"):
         build_strategy("language_adapter", {"objective": "mlm", "epochs": 1}, tiny_plain).fit(toy)
-    with pytest.raises(ConfigError, match="unlabelled must map language codes"):
+    with pytest.raises(ConfigError, match=r"language_adapter.unlabelled must be a valid dictionary. Got \['a', 'b'\]"):
         build_strategy("language_adapter", {"unlabelled": ["a", "b"]}, tiny_plain)
     with pytest.raises(ConfigError, match="source_lang 'hau_Latn' has no unlabelled text"):
         build_strategy("language_adapter", {"source_lang": "hau"}, tiny_plain).fit(toy, unlabelled={"yo": YORUBA})
@@ -414,7 +414,9 @@ def test_token_classification_trains_and_round_trips(tiny_plain, tmp_path):
     trainable, total = strategy.trainable_parameters()
     assert 0 < trainable < total / 10
 
-    enc = strategy._encode([["Okafor", "lives"]], [["B-PER", "O"]])
+    from polyglot_transfer.adapt.token_classification import encode
+
+    enc = encode(strategy, [["Okafor", "lives"]], [["B-PER", "O"]])
     pieces = strategy.tokenizer_.convert_ids_to_tokens(enc["input_ids"][0])
     assert len(pieces) > 4  # [CLS] oka ##for lives [SEP]: "Okafor" is split
     b_per, o = strategy.labels_.index("B-PER"), strategy.labels_.index("O")
@@ -436,7 +438,7 @@ def test_token_classification_unsupported_pairs(tiny_plain, tiny_decoder, toy, t
     ds = load_conll(_write_conll(tmp_path / "t.conll"), "yor")
     with pytest.raises(UnsupportedError, match="'token_classification' does not support decoder models"):
         build_strategy("token_classification", {}, tiny_decoder).fit(ds)
-    with pytest.raises(ConfigError, match="method must be one of 'lora', 'full'"):
+    with pytest.raises(ConfigError, match="method must be 'lora' or 'full'"):
         build_strategy("token_classification", {"method": "adapter"}, tiny_plain)
 
 

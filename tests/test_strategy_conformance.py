@@ -334,3 +334,68 @@ def test_unsupported_model_family_is_refused(name: str, request: pytest.FixtureR
 def test_unknown_config_key_is_refused(name: str) -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'learning_rat3'"):
         build_strategy(name, {"learning_rat3": 1.0}, "unused-model")
+
+
+def _torch_modules(obj: Any, found: dict[int, Any]) -> dict[int, Any]:
+    """Every torch module a strategy predicts with: its own, its inner strategies', its embedder's."""
+    from torch import nn
+
+    from polyglot_transfer.retrieval.embedder import Embedder
+
+    if isinstance(obj, nn.Module):
+        found.setdefault(id(obj), obj)
+    elif isinstance(obj, Strategy):
+        for value in vars(obj).values():
+            _torch_modules(value, found)
+    elif isinstance(obj, Embedder):
+        obj._cache.clear()  # the probe must reach the model
+        if "model" in vars(obj):
+            _torch_modules(obj.model, found)
+    return found
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_predict_runs_on_the_models_device(name: str, fitted) -> None:
+    """With the model moved to the `meta` device, every module's inputs must arrive on `meta` too: the predict path
+    takes its device from the model (a model on a GPU gets its inputs on that GPU), never from a default."""
+    import copy
+
+    strategy, train, _ = fitted(name)
+    toy = TOY_TASKS[_task(type(strategy))]
+    strategy = copy.deepcopy(strategy)  # the module-scoped fitted one stays usable
+    toy.outputs(strategy, train)  # loads what loads lazily (prompting's decoder, an embedder's model)
+    modules = _torch_modules(strategy, {})
+    assert modules, f"{name}: no torch module found on the strategy; the check cannot run"
+    calls, misplaced = [], []
+
+    def check_inputs(module, args, kwargs):
+        device = next(iter(module.parameters()), None)
+        if device is None:
+            return
+        tensors = [v for v in (*args, *kwargs.values()) if hasattr(v, "device")]
+        tensors += [v for a in args if isinstance(a, dict) for v in a.values() if hasattr(v, "device")]
+        calls.append(type(module).__name__)
+        misplaced.extend(f"{type(module).__name__} got a tensor on {t.device}" for t in tensors
+                         if t.device != device.device)
+
+    def checked_generate(module):  # generate() fails on `meta` before any forward: check what it receives
+        original = module.generate
+
+        def generate(*args, **kwargs):
+            check_inputs(module, args, kwargs)
+            return original(*args, **kwargs)
+
+        return generate
+
+    for module in modules.values():
+        module.to("meta")
+        for sub in module.modules():
+            sub.register_forward_pre_hook(check_inputs, with_kwargs=True)
+        if callable(getattr(module, "generate", None)):
+            module.generate = checked_generate(module)
+    try:
+        toy.outputs(strategy, train)
+    except (NotImplementedError, RuntimeError) as exc:  # a meta tensor has no data to copy out at the end
+        assert not misplaced, f"{name}: inputs not moved to the model's device: {misplaced[:3]} ({exc})"
+    assert calls, f"{name}: the predict path never called its model"
+    assert not misplaced, f"{name}: inputs not moved to the model's device: {misplaced[:3]}"

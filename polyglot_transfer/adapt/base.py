@@ -1,8 +1,10 @@
-"""The strategy interface, its registry, and config validation shared by every strategy.
+"""The strategy interface, its registry, and the one config validation path every strategy goes through.
 
-A strategy is built from a config dataclass (`build_strategy("lora", {"r": 8})`), learns from a
-labelled TextDataset with `fit` (returns self; learned state ends in `_`), predicts class
-probabilities with `predict_proba`, and round-trips through `save` / `load_strategy` with
+A strategy is built from a typed config dataclass (`build_strategy("lora", {"r": 8})`): its fields carry
+their ranges (``Annotated[int, Ge(1)]``, see :mod:`polyglot_transfer.typed_config`), rules across fields
+live in the config's ``check(where) -> list[str]``, and :func:`validate_params` reports every problem at
+once with its dotted path. A strategy learns from a labelled dataset with `fit` (returns self; learned
+state ends in `_`), predicts with `predict_proba`, and round-trips through `save` / `load_strategy` with
 safetensors weights and a JSON description only.
 """
 
@@ -11,48 +13,71 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import typing
+import logging
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from annotated_types import Ge, Gt, Interval
 
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, UnsupportedError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.registry import Registry
+from polyglot_transfer.typed_config import validate
+
+logger = logging.getLogger(__name__)
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 STRATEGY_FILE = "strategy.json"
 
+# Ranges the strategy configs share (annotated_types constraints, checked by typed_config).
+Epochs = Annotated[int, Ge(1)]
+Positive = Annotated[float, Gt(0)]
+NonNegative = Annotated[float, Ge(0)]
+AtLeastOne = Annotated[int, Ge(1)]
+Length = Annotated[int, Ge(8)]
+Dropout = Annotated[float, Interval(ge=0, lt=1)]
+Share = Annotated[float, Interval(ge=0, lt=1)]
+Probability = Annotated[float, Interval(gt=0, le=1)]
+Autocast = Literal["none", "bf16", "fp16"]  # inference precision on CUDA (ignored elsewhere)
+
+_DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "phi", "phi3",
+                  "gpt2", "gpt_neox", "falcon", "olmo", "smollm3", "mixtral"}
+
+
+def _validated(config_class: type, params: Any, where: str) -> tuple[Any, list[str]]:
+    config, problems = validate(config_class, params, where)
+    if config is not None and callable(getattr(config, "check", None)):
+        problems = list(config.check(where))  # rules across fields, once every field is in range
+    return config, problems
+
+
+def validate_params(config_class: type, params: Any, where: str) -> list[str]:
+    """Every problem of `params` as a `config_class` (types, ranges, unknown keys, cross-field rules)."""
+    return _validated(config_class, params, where)[1]
+
 
 def config_from_dict(config_class: type, params: dict[str, Any], where: str) -> Any:
-    """Build a config dataclass from a dict, rejecting unknown keys and wrong types with a clear error."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    problems = []
-    for key in params:
-        if key not in fields:
-            problems.append(f"{where}: unknown key {key!r}.{did_you_mean(key, fields)} Known keys: {', '.join(fields)}.")
+    """Build a config dataclass from a dict; one ConfigError lists every problem with its dotted path."""
+    config, problems = _validated(config_class, params, where)
     if problems:
-        raise ConfigError("\n".join(problems))
-    config = config_class(**params)
-    hints = typing.get_type_hints(config_class)  # resolves string annotations (from __future__ import annotations)
-    for name in fields:
-        value = getattr(config, name)
-        expected = hints.get(name) if isinstance(hints.get(name), type) else None
-        if expected in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ConfigError(f"{where}.{name} must be a number. Got {value!r} instead.")
-        if expected is int and isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"{where}.{name} must be an int. Got {value!r} instead.")
+        raise ConfigError(f"{len(problems)} problem(s) in {where}:\n- " + "\n- ".join(problems))
     return config
 
 
 class Strategy(ABC):
-    """Base class: `fit(train)` -> self, `predict_proba(texts)`, `save(folder)`."""
+    """Base class: `fit(train)` -> self, `predict_proba(texts)`, `save(folder)`.
+
+    Declarations every strategy makes: `name`, `config_class` (a typed dataclass), `tasks` and
+    `model_families` (checked by :func:`check_support` before any weight loads).
+    """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    model_families: ClassVar[frozenset[str]] = frozenset({"encoder"})
 
     def __init__(self, config: Any, model: str | Path, *, seed: int = 0, embedder: Any = None) -> None:
         self.config = config
@@ -78,6 +103,7 @@ class Strategy(ABC):
         return [self.labels_[i] for i in probs.argmax(axis=1)]
 
     def _check_train(self, train: TextDataset) -> list[str]:
+        require_text_dataset(self.name, train)
         labels = [e.label for e in train]
         if any(lbl is None for lbl in labels):
             raise DataError(f"{self.name}: every training example needs a label; {labels.count(None)} have none.")
@@ -160,38 +186,38 @@ def predict_for_language(strategy: Strategy, texts: list[str], lang: str) -> np.
     return strategy.predict_proba(texts)
 
 
-# --- config checks shared by the strategies ------------------------------------------------------
+# --- what a model is, and whether a strategy handles it ------------------------------------------
 
-def check_number(where: str, value: Any, *, low: float, high: float | None = None, integer: bool = False,
-                 low_open: bool = False) -> None:
-    """Uniform parameter errors: "must be an int in [1, inf). Got 0 instead."."""
-    kind = "an int" if integer else "a number"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and integer and isinstance(value, float):
-        ok = value.is_integer()
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
-    if not ok:
-        upper = f"{high}]" if high is not None else "inf)"
-        interval = f"{'(' if low_open else '['}{low}, {upper}"
-        raise ConfigError(f"{where} must be {kind} in {interval}. Got {value!r} instead.")
+def read_model_config(path: str | Path) -> dict[str, Any]:
+    cfg = Path(path) / "config.json"
+    return json.loads(cfg.read_text()) if cfg.is_file() else {}
 
 
-def check_choice(where: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"{where} must be one of {', '.join(map(repr, choices))}. Got {value!r} instead."
-            f"{did_you_mean(str(value), choices)}"
-        )
+def model_family(path: str | Path) -> str:
+    """'encoder', 'decoder' or 'encoder-decoder', read from the model folder's config.json."""
+    cfg = read_model_config(path)
+    if not cfg:
+        return "encoder"  # a sentence-transformers folder without a transformers config: an embedder
+    if cfg.get("is_encoder_decoder"):
+        return "encoder-decoder"
+    archs = cfg.get("architectures") or []
+    if cfg.get("model_type") in _DECODER_TYPES or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        return "decoder"
+    return "encoder"
 
 
-def check_family(strategy: str, family: str, supported: frozenset[str] | set[str], model: str) -> None:
-    """UnsupportedError when `family` (of `model`) is not one the strategy handles."""
-    if family not in supported:
+def check_support(strategy: Any, path: str | Path, task: str | None = None) -> str:
+    """The family of the model at `path`; UnsupportedError unless `strategy` declares it (and `task`)."""
+    family = model_family(path)
+    tasks, families = sorted(strategy.tasks), sorted(strategy.model_families)
+    task = task or tasks[0]
+    if task not in tasks or family not in families:
         raise UnsupportedError(
-            f"Strategy {strategy!r} does not support {family} models (got {model}); it supports "
-            f"{', '.join(sorted(supported))} models. Pick a model of that kind or another strategy."
+            f"Strategy {strategy.name!r} does not support {family} models for task {task!r}: it supports {tasks} "
+            f"with {families} models, and {path} is a {family} model. Pick a model of a supported family (for "
+            "example intfloat/multilingual-e5-small for encoders) or another strategy (`pgt ls strategies`)."
         )
+    return family
 
 
 def require_text_dataset(strategy: str, train: Any) -> None:
@@ -205,8 +231,9 @@ def require_text_dataset(strategy: str, train: Any) -> None:
 
 def build_strategy(name: str, params: dict[str, Any] | None, model: str | Path, *, seed: int = 0,
                    embedder: Any = None, where: str | None = None) -> Strategy:
+    """A strategy by registered name with its parameters checked, e.g. ``build_strategy("lora", {"r": 8}, model)``."""
     cls = STRATEGIES.get(name)
-    config = config_from_dict(cls.config_class, dict(params or {}), where or f"strategy {name!r}")
+    config = config_from_dict(cls.config_class, dict(params or {}), where or name)
     return cls(config, model, seed=seed, embedder=embedder)
 
 

@@ -22,44 +22,43 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
     STRATEGIES,
+    AtLeastOne,
+    Epochs,
+    Length,
+    Positive,
+    Probability,
     Strategy,
     build_strategy,
-    check_choice,
-    check_family,
-    check_number,
-    config_from_dict,
+    check_support,
     epoch_losses,
-    require_text_dataset,
+    model_family,
+    read_model_config,
     training_arguments,
+    validate_params,
 )
-from polyglot_transfer.adapt.full import model_family
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
 from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
-TASK_STRATEGIES = ("head", "lora")
+TaskStrategy = Literal["head", "lora"]  # the task stage fitted on the adapted encoder
 _ST_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 
 
 # --- helpers shared by the adaptation strategies -----------------------------------------------------
 
-def _read_config(path: Path) -> dict[str, Any]:
-    cfg = path / "config.json"
-    return json.loads(cfg.read_text()) if cfg.is_file() else {}
-
-
 def has_mlm_head(path: str | Path) -> bool:
     """Whether the checkpoint in `path` stores a masked-LM head (architectures, else weight names)."""
     path = Path(path)
-    if any(a.endswith("ForMaskedLM") for a in _read_config(path).get("architectures") or []):
+    if any(a.endswith("ForMaskedLM") for a in read_model_config(path).get("architectures") or []):
         return True
     from safetensors import safe_open
 
@@ -100,11 +99,12 @@ def read_unlabelled(texts: list[str] | None, path: str | None, where: str) -> li
     return out
 
 
-def check_task_stage(where: str, task_strategy: str, task_params: dict[str, Any]) -> None:
-    check_choice(f"{where}.task_strategy", task_strategy, TASK_STRATEGIES)
-    if not isinstance(task_params, dict):
-        raise ConfigError(f"{where}.task_params must be a mapping. Got {type(task_params).__name__} instead.")
-    config_from_dict(STRATEGIES.get(task_strategy).config_class, dict(task_params), f"{where}.task_params")
+def task_stage_problems(config: Any, where: str) -> list[str]:
+    """Unlabelled text given once; the task stage's params checked against its strategy's config."""
+    problems = [f"{where}: give unlabelled text as `texts` or as `path`, not both."] \
+        if config.texts is not None and config.path is not None else []
+    return problems + validate_params(STRATEGIES.get(config.task_strategy).config_class, config.task_params,
+                                      f"{where}.task_params")
 
 
 def copy_sentence_transformers_modules(source: Path, out: Path) -> None:
@@ -209,10 +209,9 @@ class AdaptedEncoderStrategy(Strategy):
 
     def fit(self, train: TextDataset, *, unlabelled: list[str] | None = None) -> AdaptedEncoderStrategy:
         """Adapt on `unlabelled` (else config texts/path, else the training texts), then fit the task stage."""
-        require_text_dataset(self.name, train)
         labels = self._check_train(train)
         path = resolve_model(self.model)
-        check_family(self.name, model_family(path), self.model_families, self.model)
+        check_support(self, path)
         texts = self._unlabelled(unlabelled, train)
         self._workdir = tempfile.TemporaryDirectory(prefix=f"pgt-{self.name}-")
         encoder_dir = Path(self._workdir.name) / "encoder"
@@ -254,28 +253,22 @@ class AdaptedEncoderStrategy(Strategy):
         self.task_._load_weights(folder / "task")
 
 
+@typed
 @dataclass
 class ContinuedPretrainingConfig:
-    objective: str = "auto"  # "mlm" (encoders), "causal" (decoders) or "auto" (by model family)
+    objective: Literal["auto", "mlm", "causal"] = "auto"  # "auto": mlm for encoders, causal for decoders
     texts: list[str] | None = None  # unlabelled target text ...
     path: str | None = None  # ... or a .txt / .jsonl file of it
-    epochs: float = 1.0
-    lr: float = 5e-5
-    mlm_probability: float = 0.15
-    batch_size: int = 16
-    max_length: int = 128
-    task_strategy: str = "head"  # "head" or "lora", fitted on the adapted encoder
+    epochs: Epochs = 1
+    lr: Positive = 5e-5
+    mlm_probability: Probability = 0.15
+    batch_size: AtLeastOne = 16
+    max_length: Length = 128
+    task_strategy: TaskStrategy = "head"  # fitted on the adapted encoder
     task_params: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        where = "continued_pretraining"
-        check_choice(f"{where}.objective", self.objective, ("auto", "mlm", "causal"))
-        check_number(f"{where}.epochs", self.epochs, low=0, low_open=True)
-        check_number(f"{where}.lr", self.lr, low=0, low_open=True)
-        check_number(f"{where}.mlm_probability", self.mlm_probability, low=0, high=1, low_open=True)
-        check_number(f"{where}.batch_size", self.batch_size, low=1, integer=True)
-        check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
-        check_task_stage(where, self.task_strategy, self.task_params)
+    def check(self, where: str) -> list[str]:
+        return task_stage_problems(self, where)
 
 
 @STRATEGIES.register("continued_pretraining")

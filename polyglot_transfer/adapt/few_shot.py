@@ -20,34 +20,35 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.full import check_support
+from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, Epochs, Length, Positive, Share, Strategy, check_support
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError, did_you_mean
+from polyglot_transfer.errors import DataError
 from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["FewShotConfig", "FewShotStrategy", "make_pairs"]
 
-LOSSES = ("cosine", "mnrl")
 
-
+@typed
 @dataclass
 class FewShotConfig:
-    k: int | None = 16  # examples per label for the contrastive pairs (None: all of them)
-    n_pairs: int = 200  # pairs built from those examples
-    epochs: float = 1.0
-    learning_rate: float = 2e-5
-    batch_size: int = 16
-    warmup_ratio: float = 0.1
-    loss: str = "cosine"  # "cosine" | "mnrl"
-    max_length: int = 64
+    k: Annotated[int, Ge(2)] | None = 16  # examples per label for the contrastive pairs (None: all of them)
+    n_pairs: AtLeastOne = 200  # pairs built from those examples
+    epochs: Epochs = 1
+    learning_rate: Positive = 2e-5
+    batch_size: AtLeastOne = 16
+    warmup_ratio: Share = 0.1
+    loss: Literal["cosine", "mnrl"] = "cosine"
+    max_length: Length = 64
     train_embeddings: bool = True  # False: freeze the word embeddings (most of a multilingual model; faster)
-    C: float = 1.0  # inverse L2 strength of the logistic-regression head
+    C: Positive = 1.0  # inverse L2 strength of the logistic-regression head
 
 
 def make_pairs(texts: list[str], labels: list[str], n_pairs: int, seed: int = 0, *,
@@ -87,23 +88,6 @@ class FewShotStrategy(Strategy):
     tasks = frozenset({"classification"})
     model_families = frozenset({"encoder"})
 
-    def _validate(self) -> None:
-        c = self.config
-        problems = []
-        if c.loss not in LOSSES:
-            problems.append(f"few_shot.loss must be one of {', '.join(LOSSES)}. Got {c.loss!r} instead."
-                            f"{did_you_mean(str(c.loss), LOSSES)}")
-        if c.k is not None and (isinstance(c.k, bool) or not isinstance(c.k, int) or c.k < 2):
-            problems.append(f"few_shot.k must be an int >= 2 or null (all examples). Got {c.k!r} instead.")
-        for key in ("n_pairs", "batch_size", "max_length"):
-            if getattr(c, key) < 1:
-                problems.append(f"few_shot.{key} must be an int >= 1. Got {getattr(c, key)!r} instead.")
-        for key in ("epochs", "learning_rate", "C"):
-            if getattr(c, key) <= 0:
-                problems.append(f"few_shot.{key} must be > 0. Got {getattr(c, key)!r} instead.")
-        if problems:
-            raise ConfigError("\n".join(problems))
-
     def _load_body(self, folder: str | Path):
         import torch
         from sentence_transformers import SentenceTransformer
@@ -130,7 +114,6 @@ class FewShotStrategy(Strategy):
             MultipleNegativesRankingLoss,
         )
 
-        self._validate()
         labels = self._check_train(train)
         path = resolve_model(self.model)
         check_support(self, path)

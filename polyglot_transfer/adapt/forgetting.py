@@ -20,9 +20,9 @@ are normalised per weight, a very large lambda makes weights oscillate around th
 learning-rate step instead of pinning them; pick lambda so the penalty's gradient is comparable to
 the task's, or set the strategy's ``optim: sgd``.
 
-Both penalties live in :class:`RegularizedTrainer`, a transformers ``Trainer`` that only overrides
-``compute_loss``, so accelerate / DDP launches work unchanged. (Under DeepSpeed ZeRO-3 parameters are
-partitioned; the penalties are not supported there.)
+Both penalties are loss terms of the classifier (``EncoderClassifier.loss_terms``): the plain
+transformers ``Trainer`` trains with them, so accelerate / DDP launches work unchanged. (Under DeepSpeed
+ZeRO-3 parameters are partitioned; the penalties are not supported there.)
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ __all__ = [
     "EWCPenalty",
     "ForgettingResult",
     "L2SPPenalty",
-    "RegularizedTrainer",
     "fisher_diagonal",
     "linear_probe_score",
     "load_replay_source",
@@ -80,23 +79,19 @@ class ForgettingResult:
 def strategy_features(strategy: Any, texts: list[str]) -> np.ndarray:
     """The sentence features a fitted strategy classifies from (what a linear probe sees).
 
-    Order of lookup: a ``features(texts)`` method; an ``EncoderClassifier`` (``model_``, as in
-    `lora`, `full`, `peft`) pooled with the strategy's own tokenizer and prompt; the strategy's
-    frozen ``Embedder`` (`head`, `zero_shot`); a wrapped ``base_`` strategy (`multi_source`).
+    Order of lookup: a ``features(texts)`` method (`lora`, `full`, `peft`, `few_shot`, `zero_shot`); a wrapped
+    ``base_`` strategy (`multi_source`); the strategy's frozen ``Embedder`` (`head`).
     """
     texts = list(texts)
     if callable(getattr(strategy, "features", None)):
         return np.asarray(strategy.features(texts), dtype=np.float32)
-    if getattr(strategy, "model_", None) is not None and hasattr(strategy.model_, "pool") \
-            and hasattr(strategy, "_tokenize") and hasattr(strategy, "_pooled"):
-        return np.asarray(strategy._pooled(strategy._tokenize(texts)), dtype=np.float32)
     if getattr(strategy, "base_", None) is not None:
         return strategy_features(strategy.base_, texts)
     if hasattr(strategy, "_embedder"):
         return strategy._embedder().encode_queries(texts)
     raise UnsupportedError(
-        f"Cannot read sentence features from a {type(strategy).__name__}: it has no features() method, no "
-        "EncoderClassifier (model_) and no Embedder. Add a features(texts) -> np.ndarray method to the strategy."
+        f"Cannot read sentence features from a {type(strategy).__name__}: it has no features() method, no base "
+        "strategy and no Embedder. Add a features(texts) -> np.ndarray method to the strategy."
     )
 
 
@@ -238,6 +233,7 @@ class _Penalty:
         self.anchors = anchors
         self.weights = weights
         self.lam = float(lam)
+        self.log: list[float] = []  # the penalty at each call (each training step)
         self._on_device: dict[tuple[int, str, Any], Any] = {}
 
     def _get(self, table: dict[str, Any], name: str, device: Any) -> Any:
@@ -262,7 +258,9 @@ class _Penalty:
         if total is None:
             raise ConfigError("None of the anchored parameters were found in the model: was it rebuilt after "
                               "anchoring? Build the penalty from the model that is trained.")
-        return torch.as_tensor(0.5 * self.lam, device=total.device) * total
+        penalty = torch.as_tensor(0.5 * self.lam, device=total.device) * total
+        self.log.append(float(penalty.detach()))
+        return penalty
 
 
 class L2SPPenalty(_Penalty):
@@ -314,38 +312,6 @@ def fisher_diagonal(model: Any, examples: Iterable[dict[str, Any]], *,
     if count == 0:
         raise DataError("EWC: no examples to estimate the Fisher information from.")
     return {n: f / count for n, f in fisher.items()}
-
-
-def _trainer_class():
-    from transformers import Trainer
-
-    class RegularizedTrainer(Trainer):
-        """A transformers Trainer whose loss adds ``penalty(model)`` (EWC, L2-SP); nothing else changes."""
-
-        def __init__(self, *args: Any, penalty: Callable[[Any], Any] | None = None, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.penalty = penalty
-            self.penalty_log_: list[float] = []
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                                 num_items_in_batch=num_items_in_batch)
-            if self.penalty is not None and model.training:
-                penalty = self.penalty(self.accelerator.unwrap_model(model))
-                self.penalty_log_.append(float(penalty.detach()))
-                loss = loss + penalty
-            return (loss, outputs) if return_outputs else loss
-
-    return RegularizedTrainer
-
-
-def __getattr__(name: str) -> Any:
-    # RegularizedTrainer subclasses transformers.Trainer; built on first use so importing this module stays light.
-    if name == "RegularizedTrainer":
-        cls = _trainer_class()
-        globals()["RegularizedTrainer"] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_penalty(regularizer: str, model: Any, lam: float, *,

@@ -27,7 +27,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -35,22 +35,26 @@ from torch import nn
 
 from polyglot_transfer.adapt.base import (
     STRATEGIES,
+    Autocast,
+    AtLeastOne,
+    Dropout,
+    Epochs,
+    Length,
+    Positive,
+    Probability,
     Strategy,
-    check_choice,
-    check_family,
-    check_number,
+    check_support,
     epoch_losses,
-    require_text_dataset,
     training_arguments,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
-from polyglot_transfer.adapt.full import model_family
-from polyglot_transfer.adapt.lora import read_prompts
+from polyglot_transfer.adapt.engine import load_pretrained, read_prompts, softmax_batches
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.languages import resolve_language
 from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +67,25 @@ def adapter_name(lang: str) -> str:
     return "lang_" + resolve_language(lang).code
 
 
+@typed
 @dataclass
 class LanguageAdapterConfig:
-    unlabelled: dict[str, Any] | None = None  # {lang: [texts] or path to .txt/.jsonl}
-    objective: str = "auto"  # "auto" (mlm if the checkpoint has an MLM head, else simcse), "mlm", "simcse"
+    unlabelled: dict[str, list[str] | str] | None = None  # {lang: [texts] or path to .txt/.jsonl}
+    objective: Literal["auto", "mlm", "simcse"] = "auto"  # "auto": mlm if the checkpoint has an MLM head
     source_lang: str | None = None  # language adapter active while training the task adapter (default: train's)
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
+    r: AtLeastOne = 8
+    alpha: AtLeastOne = 16
+    dropout: Dropout = 0.1
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    lang_epochs: float = 1.0
-    lang_lr: float = 1e-3
-    mlm_probability: float = 0.15
-    temperature: float = 0.05  # SimCSE softmax temperature
-    epochs: float = 5.0  # task adapter
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    max_length: int = 64
-
-    def __post_init__(self) -> None:
-        where = "language_adapter"
-        if self.unlabelled is not None and not isinstance(self.unlabelled, dict):
-            raise ConfigError(f"{where}.unlabelled must map language codes to texts or file paths. "
-                              f"Got {type(self.unlabelled).__name__} instead.")
-        check_choice(f"{where}.objective", self.objective, ("auto", "mlm", "simcse"))
-        for name in ("r", "alpha", "batch_size"):
-            check_number(f"{where}.{name}", getattr(self, name), low=1, integer=True)
-        check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
-        check_number(f"{where}.dropout", self.dropout, low=0, high=1)
-        check_number(f"{where}.mlm_probability", self.mlm_probability, low=0, high=1, low_open=True)
-        for name in ("lang_epochs", "lang_lr", "epochs", "learning_rate", "temperature"):
-            check_number(f"{where}.{name}", getattr(self, name), low=0, low_open=True)
+    lang_epochs: Epochs = 1
+    lang_lr: Positive = 1e-3
+    mlm_probability: Probability = 0.15
+    temperature: Positive = 0.05  # SimCSE softmax temperature
+    epochs: Epochs = 5  # task adapter
+    learning_rate: Positive = 1e-3
+    batch_size: AtLeastOne = 16
+    max_length: Length = 64
+    autocast: Autocast = "none"  # inference precision on CUDA
 
 
 class _Backbone(nn.Module):
@@ -160,16 +152,12 @@ class LanguageAdapterStrategy(Strategy):
         from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
         path = resolve_model(self.model)
-        check_family(self.name, model_family(path), self.model_families, self.model)
+        check_support(self, path)
         torch.manual_seed(self.seed)
         self.objective_ = self._objective(path)
         self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
         self.prompt_ = read_prompts(path).get("query", "")
-        if self.objective_ == "mlm":
-            base = AutoModelForMaskedLM.from_pretrained(str(path))
-        else:
-            bert = json.loads((path / "config.json").read_text()).get("model_type") == "bert"
-            base = AutoModel.from_pretrained(str(path), **({"add_pooling_layer": False} if bert else {}))
+        base = load_pretrained(AutoModelForMaskedLM if self.objective_ == "mlm" else AutoModel, path, "none")
         self._base_model = base
         self._num_labels = num_labels
         self.peft_ = None
@@ -239,7 +227,6 @@ class LanguageAdapterStrategy(Strategy):
         from datasets import Dataset
         from transformers import DataCollatorWithPadding, Trainer
 
-        require_text_dataset(self.name, train)
         labels = self._check_train(train)
         corpora = self._unlabelled(unlabelled, train)
         source = self.config.source_lang
@@ -307,19 +294,17 @@ class LanguageAdapterStrategy(Strategy):
                     f"fit(..., unlabelled={{{code!r}: texts}}), or predict with lang=None for the source setup."
                 )
         self._activate(self._stack(code))
-        self.classifier_.eval()
         texts = list(texts)
-        device = next(self.classifier_.parameters()).device
-        probs = np.zeros((len(texts), len(self.labels_)), dtype=np.float32)
         order = np.argsort([len(t) for t in texts])
-        with torch.inference_mode():
+
+        def batches():
             for start in range(0, len(texts), batch_size):
                 idx = order[start : start + batch_size]
-                batch = self.tokenizer_([self.prompt_ + texts[i] for i in idx], truncation=True,
-                                        max_length=self.config.max_length, padding=True, return_tensors="pt")
-                logits = self.classifier_(batch["input_ids"].to(device), batch["attention_mask"].to(device))["logits"]
-                probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return probs
+                enc = self.tokenizer_([self.prompt_ + texts[i] for i in idx], truncation=True,
+                                      max_length=self.config.max_length, padding=True, return_tensors="pt")
+                yield idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+        return softmax_batches(self.classifier_, batches(), len(texts), len(self.labels_), self.config.autocast)
 
     # --- persistence -----------------------------------------------------------------------------------
     def _adapter_names(self) -> list[str]:

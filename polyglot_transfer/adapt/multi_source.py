@@ -17,25 +17,50 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from annotated_types import Ge, Gt
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy, build_strategy, load_strategy
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    Strategy,
+    build_strategy,
+    check_support,
+    load_strategy,
+    validate_params,
+)
 from polyglot_transfer.data.dataset import Example, TextDataset
-from polyglot_transfer.errors import ConfigError, DataError
+from polyglot_transfer.errors import ConfigError, DataError, PGTError
 from polyglot_transfer.fileio import atomic_write_json
+from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["MultiSourceConfig", "MultiSourceStrategy", "sample_mixture"]
 
 
+@typed
 @dataclass
 class MultiSourceConfig:
-    sources: dict[str, float] = field(default_factory=dict)  # language -> sampling weight (> 0)
+    sources: dict[str, Annotated[float, Gt(0)]] = field(default_factory=dict)  # language -> sampling weight
     base: Any = "head"  # a strategy name, or {"strategy": name, **params}
-    size: int | None = None  # examples in the mixture (default: all examples of the listed languages)
+    size: Annotated[int, Ge(1)] | None = None  # examples in the mixture (default: all of the listed languages)
+
+    def check(self, where: str) -> list[str]:
+        """The sources resolve to distinct languages; the base strategy exists, is not multi_source, and its
+        params are valid (checked here, before anything trains)."""
+        problems = []
+        try:
+            _resolve_sources(self.sources)
+            name, params = _base_spec(self.base)
+            if name == "multi_source":
+                raise ConfigError(f"{where}.base cannot be 'multi_source' itself; name the strategy that learns.")
+            problems += validate_params(STRATEGIES.get(name).config_class, params, f"{where}.base")
+        except PGTError as exc:
+            problems.append(str(exc))
+        return problems
 
 
 def _base_spec(base: Any) -> tuple[str, dict[str, Any]]:
@@ -123,9 +148,7 @@ class MultiSourceStrategy(Strategy):
         super().__init__(config, model, seed=seed, embedder=embedder)
         self.sources_ = _resolve_sources(config.sources)
         name, self.base_params_ = _base_spec(config.base)
-        if name == self.name:
-            raise ConfigError("multi_source.base cannot be 'multi_source' itself; name the strategy that learns.")
-        self.base_name_ = STRATEGIES.get(name).name  # unknown names: ConfigError with did-you-mean
+        self.base_name_ = STRATEGIES.get(name).name
         self.base_: Strategy | None = None
 
     def _make_base(self) -> Strategy:
@@ -134,9 +157,6 @@ class MultiSourceStrategy(Strategy):
 
     def fit(self, train: TextDataset, **fit_kwargs: Any) -> MultiSourceStrategy:
         """Sample the mixture from `train` and fit the base strategy on it (`fit_kwargs` go to the base)."""
-        from polyglot_transfer.adapt.full import check_support
-        from polyglot_transfer.models.provision import resolve_model
-
         self._check_train(train)
         model_free = self.embedder is not None and getattr(self.embedder, "path", None) is None  # HashEmbedder
         if not model_free:

@@ -18,52 +18,42 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
+from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Strategy,
-    check_choice,
-    check_family,
-    check_number,
-    require_text_dataset,
-)
-from polyglot_transfer.adapt.full import model_family
+from polyglot_transfer.adapt.base import STRATEGIES, Autocast, AtLeastOne, Strategy, check_support
+from polyglot_transfer.adapt.engine import inference, to_numpy
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
 POOL_FILE = "demonstrations.json"
 
 
+@typed
 @dataclass
 class PromptingConfig:
-    k: int = 0  # demonstrations per prompt (0: zero-shot)
-    selection: str = "random"  # "random" or "retrieval" (most similar by the Embedder)
+    k: Annotated[int, Ge(0)] = 0  # demonstrations per prompt (0: zero-shot)
+    selection: Literal["random", "retrieval"] = "random"  # "retrieval": most similar by the Embedder
     instruction: str = "Classify the text. Answer with one of these labels: {labels}."
     template: str = "Text: {text}\nLabel:"
     verbalizers: dict[str, str] | None = None  # label -> word the model should produce (default: the label)
-    chat_template: str = "auto"  # "auto" (when the tokenizer has one), "on", "off"
+    chat_template: Literal["auto", "on", "off"] = "auto"  # "auto": when the tokenizer has one
     length_normalize: bool = False  # mean instead of sum of the verbaliser's token log-probs
-    max_length: int = 1024
-    batch_size: int = 8
+    max_length: Annotated[int, Ge(16)] = 1024
+    batch_size: AtLeastOne = 8
+    autocast: Autocast = "none"  # scoring precision on CUDA
 
-    def __post_init__(self) -> None:
-        where = "prompting"
-        check_number(f"{where}.k", self.k, low=0, integer=True)
-        check_choice(f"{where}.selection", self.selection, ("random", "retrieval"))
-        check_choice(f"{where}.chat_template", self.chat_template, ("auto", "on", "off"))
-        check_number(f"{where}.max_length", self.max_length, low=16, integer=True)
-        check_number(f"{where}.batch_size", self.batch_size, low=1, integer=True)
+    def check(self, where: str) -> list[str]:
         if "{text}" not in self.template:
-            raise ConfigError(f"prompting.template must contain '{{text}}'. Got {self.template!r} instead.")
-        if self.verbalizers is not None and not isinstance(self.verbalizers, dict):
-            raise ConfigError(f"prompting.verbalizers must map labels to words. Got {self.verbalizers!r} instead.")
+            return [f"{where}.template must contain '{{text}}'. Got {self.template!r} instead."]
+        return []
 
 
 @STRATEGIES.register("prompting")
@@ -77,9 +67,8 @@ class PromptingStrategy(Strategy):
 
     def fit(self, train: TextDataset) -> PromptingStrategy:
         """Store `train` as the demonstration pool (no training)."""
-        require_text_dataset(self.name, train)
         labels = self._check_train(train)
-        check_family(self.name, model_family(resolve_model(self.model)), self.model_families, self.model)
+        check_support(self, resolve_model(self.model))
         verbalizers = self.config.verbalizers or {}
         unknown = sorted(set(verbalizers) - set(labels))
         if unknown:
@@ -99,7 +88,7 @@ class PromptingStrategy(Strategy):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = resolve_model(self.model)
-        check_family(self.name, model_family(path), self.model_families, self.model)
+        check_support(self, path)
         self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
         self.model_ = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
         self.model_.eval()
@@ -186,9 +175,8 @@ class PromptingStrategy(Strategy):
         if truncated:
             logger.warning("prompting: %d prompts longer than max_length=%d were cut from the left.", truncated,
                            self.config.max_length)
-        device = next(self.model_.parameters()).device
         scores = np.zeros(len(pairs), dtype=np.float64)
-        with torch.inference_mode():
+        with inference(self.model_, self.config.autocast) as device:
             for start in range(0, len(pairs), self.config.batch_size):
                 chunk = pairs[start : start + self.config.batch_size]
                 # Left padding puts every continuation at the end of its row, so only the last `keep`
@@ -202,11 +190,11 @@ class PromptingStrategy(Strategy):
                     ids[row, width - len(seq):] = torch.tensor(seq)
                     mask[row, width - len(seq):] = 1
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self._tail_logits(ids.to(device), mask.to(device), positions.to(device), keep).float().cpu()
+                logits = self._tail_logits(ids.to(device), mask.to(device), positions.to(device), keep).float()
+                log_probs = to_numpy(torch.log_softmax(logits, dim=-1))
                 for row, (_, c) in enumerate(chunk):
-                    rows = torch.arange(keep - len(c) - 1, keep - 1)
-                    token_lp = torch.log_softmax(logits[row, rows], dim=-1)[torch.arange(len(c)), torch.tensor(c)]
-                    total = token_lp.sum().item()
+                    token_lp = log_probs[row, np.arange(keep - len(c) - 1, keep - 1), c]
+                    total = float(token_lp.sum())
                     scores[start + row] = total / len(c) if self.config.length_normalize else total
         return scores.reshape(len(texts), len(self.labels_))
 

@@ -1,35 +1,46 @@
 """Token classification (NER) on CoNLL data: an encoder with a token head, LoRA or full fine-tuning.
 
-Words are split into subwords by the model's (fast) tokenizer; each word's label sits on its first
-subword and every other position gets -100, so the loss and the predictions are per word. Training runs
-through the transformers `Trainer`. Scores are entity-level (seqeval's default, lenient mode: a span
+This module adds the ``token_classification`` task to the engine (:data:`~polyglot_transfer.adapt.engine.TASKS`):
+any engine strategy that lists it (`lora`, `full`, `peft`, and the `token_classification` declaration
+here) trains a token head when given a TokenDataset. Words are split into subwords by the model's (fast)
+tokenizer; each word's label sits on its first subword and every other position gets -100, so the loss
+and the predictions are per word. Scores are entity-level (seqeval's default, lenient mode: a span
 starts at B-/S-, or at I-/E- after O or another type) micro precision / recall / F1 (`entity_f1`).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
     STRATEGIES,
-    Strategy,
-    check_choice,
-    check_family,
-    check_number,
-    epoch_losses,
-    training_arguments,
+    Autocast,
+    AtLeastOne,
+    Dropout,
+    Epochs,
+    Length,
+    NonNegative,
+    Positive,
+    Share,
 )
-from polyglot_transfer.adapt.full import model_family
+from polyglot_transfer.adapt.engine import (
+    TASK_PREDICT,
+    TASKS,
+    Task,
+    TunedStrategy,
+    inference,
+    pretrained_model,
+    save_pretrained_model,
+    to_numpy,
+)
 from polyglot_transfer.data.conll import TokenDataset
-from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError, UnsupportedError
-from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -81,172 +92,149 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": float(len(g_all))}
 
 
+@typed
 @dataclass
 class TokenClassificationConfig:
-    method: str = "lora"  # "lora" (adapters + trained token head) or "full"
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
+    method: Literal["lora", "full", "head"] = "lora"  # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
+    r: AtLeastOne = 8
+    alpha: AtLeastOne = 16
+    dropout: Dropout = 0.1
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    epochs: float = 5.0
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    max_length: int = 128
-    weight_decay: float = 0.0
+    epochs: Epochs = 5
+    learning_rate: Positive = 1e-3
+    batch_size: AtLeastOne = 16
+    max_length: Length = 128
+    weight_decay: NonNegative = 0.0
+    warmup_ratio: Share = 0.1
+    autocast: Autocast = "none"  # inference precision on CUDA
+    trainer_args: dict[str, Any] = field(default_factory=dict)  # to TrainingArguments (deepspeed, fsdp, report_to...)
 
-    def __post_init__(self) -> None:
-        where = "token_classification"
-        check_choice(f"{where}.method", self.method, ("lora", "full"))
-        for name in ("r", "alpha", "batch_size"):
-            check_number(f"{where}.{name}", getattr(self, name), low=1, integer=True)
-        check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
-        check_number(f"{where}.dropout", self.dropout, low=0, high=1)
-        check_number(f"{where}.epochs", self.epochs, low=0, low_open=True)
-        check_number(f"{where}.learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number(f"{where}.weight_decay", self.weight_decay, low=0)
+
+def encode(s: Any, sentences: list[list[str]], tags: list[list[str]] | None = None) -> Any:
+    """Subword encoding of pre-split sentences; with `tags`, each word's tag id on its first subword, -100 elsewhere."""
+    enc = s.tokenizer_(sentences, is_split_into_words=True, truncation=True, max_length=s.config.max_length)
+    if tags is not None:
+        index = {t: i for i, t in enumerate(s.labels_)}
+        all_labels = []
+        for n, sentence_tags in enumerate(tags):
+            prev, row = None, []
+            for w in enc.word_ids(n):
+                row.append(-100 if w is None or w == prev else index[sentence_tags[w]])
+                prev = w
+            all_labels.append(row)
+        enc["labels"] = all_labels
+    return enc
+
+
+def _build(s: Any, path: Path, folder: Path | None) -> Any:
+    from transformers import AutoModelForTokenClassification
+
+    if not s.tokenizer_.is_fast:
+        raise UnsupportedError(f"{s.name}: token classification needs a fast tokenizer (word alignment); {s.model} "
+                               "has a slow one.")
+    labels = s.labels_
+    kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={t: i for i, t in enumerate(labels)})
+    if _head_only(s):  # the encoder stays frozen; only the token classifier trains
+        model = AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
+        for p in model.base_model.parameters():
+            p.requires_grad = False
+        if folder is not None:
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(folder / "head.safetensors")), strict=False)
+        return model
+    return pretrained_model(s, AutoModelForTokenClassification, path, folder, **kwargs)
+
+
+def _head_only(s: Any) -> bool:
+    return s.method is None and getattr(s.config, "method", None) == "head"
+
+
+def _save(s: Any, folder: Path) -> None:
+    if not _head_only(s):
+        save_pretrained_model(s, folder)
+        return
+    from safetensors.torch import save_file
+
+    prefix = s.model_.base_model_prefix + "."
+    save_file({n: p.detach().contiguous().cpu() for n, p in s.model_.named_parameters() if not n.startswith(prefix)},
+              str(folder / "head.safetensors"))
+
+
+def _prepare(s: Any, train: Any, source: Any) -> tuple[Any, Any]:
+    from datasets import Dataset
+    from transformers import DataCollatorForTokenClassification
+
+    if not isinstance(train, TokenDataset):
+        raise UnsupportedError(
+            f"{s.name} trains on a TokenDataset (one tag per token, from load_conll) for token classification; got "
+            f"{type(train).__name__}. For sentence classification use 'lora' or 'head'."
+        )
+    if len(train.tag_set) < 2:
+        raise DataError(f"{s.name} needs at least 2 tags. Got {train.tag_set}.")
+    s.labels_ = train.tag_set
+    s.model_ = s._build()
+    enc = encode(s, train.tokens, train.tags)
+    ds = Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
+    return ds, DataCollatorForTokenClassification(s.tokenizer_)
+
+
+def _predict(s: Any, sentences: list[list[str]] | TokenDataset, batch_size: int) -> list[np.ndarray]:
+    """One (n_tokens, n_tags) array per sentence, in `labels_` order. Words cut by max_length get
+    probability 1 on 'O' (uniform when there is no 'O' tag), with a warning."""
+    import torch
+
+    if isinstance(sentences, TokenDataset):
+        sentences = sentences.tokens
+    if sentences and isinstance(sentences[0], str):
+        raise DataError(f"{s.name}.predict_proba takes a list of token lists (pre-split words), e.g. "
+                        f"[['Ada', 'lives', 'in', 'Lagos']]; got a list of strings ({sentences[0]!r}).")
+    n_tags = len(s.labels_)
+    fallback = np.full(n_tags, 1.0 / n_tags, dtype=np.float32)
+    if "O" in s.labels_:
+        fallback = np.zeros(n_tags, dtype=np.float32)
+        fallback[s.labels_.index("O")] = 1.0
+    out = [np.tile(fallback, (len(x), 1)) for x in sentences]
+    seen = [np.zeros(len(x), dtype=bool) for x in sentences]
+    with inference(s.model_, s.config.autocast) as device:
+        for start in range(0, len(sentences), batch_size):
+            chunk = [list(x) for x in sentences[start : start + batch_size]]
+            enc = encode(s, chunk)
+            batch = s.tokenizer_.pad({k: enc[k] for k in ("input_ids", "attention_mask")}, return_tensors="pt")
+            logits = s.model_(input_ids=batch["input_ids"].to(device),
+                              attention_mask=batch["attention_mask"].to(device)).logits
+            probs = to_numpy(torch.softmax(logits.float(), dim=-1))
+            for row in range(len(chunk)):
+                prev = None
+                for pos, w in enumerate(enc.word_ids(row)):
+                    if w is not None and w != prev:
+                        out[start + row][w] = probs[row, pos]
+                        seen[start + row][w] = True
+                    prev = w
+    cut = sum(int((~x).sum()) for x in seen)
+    if cut:
+        logger.warning("%s: %d words beyond max_length=%d were tagged with the fallback.", s.name, cut,
+                       s.config.max_length)
+    return out
+
+
+TASKS["token_classification"] = Task({"encoder": "TOKEN_CLS"}, _build, _prepare, _save)
+TASK_PREDICT["token_classification"] = _predict
 
 
 @STRATEGIES.register("token_classification")
-class TokenClassificationStrategy(Strategy):
+class TokenClassificationStrategy(TunedStrategy):
     """Per-word tags from an encoder's first subword; `fit(TokenDataset)`, `predict(list of token lists)`."""
 
     name = "token_classification"
     config_class = TokenClassificationConfig
-    tasks: ClassVar[frozenset[str]] = frozenset({"token_classification"})
-    model_families: ClassVar[frozenset[str]] = frozenset({"encoder"})
+    tasks = ("token_classification",)
+    model_families = frozenset({"encoder"})
 
-    def _build(self, folder: Path | None = None) -> None:
-        import torch
-        from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-        path = resolve_model(self.model)
-        check_family(self.name, model_family(path), self.model_families, self.model)
-        torch.manual_seed(self.seed)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(str(path))
-        if not self.tokenizer_.is_fast:
-            raise UnsupportedError(f"token_classification needs a fast tokenizer (word alignment); {self.model} "
-                                   "has a slow one.")
-        labels = self.labels_
-        kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                      label2id={t: i for i, t in enumerate(labels)})
-        if self.config.method == "full":
-            source = folder / "model" if folder is not None else path
-            self.model_ = AutoModelForTokenClassification.from_pretrained(str(source), **kwargs)
-            return
-        base = AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
-        if folder is not None:
-            self.model_ = PeftModel.from_pretrained(base, str(folder / "adapter"))
-            return
-        c = self.config
-        self.model_ = get_peft_model(base, LoraConfig(
-            task_type=TaskType.TOKEN_CLS, r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout,
-            target_modules=list(c.target_modules), bias="none",
-        ))
-
-    def _encode(self, sentences: list[list[str]], tags: list[list[str]] | None = None) -> Any:
-        enc = self.tokenizer_(sentences, is_split_into_words=True, truncation=True, max_length=self.config.max_length)
-        if tags is not None:
-            index = {t: i for i, t in enumerate(self.labels_)}
-            all_labels = []
-            for n, sentence_tags in enumerate(tags):
-                prev, row = None, []
-                for w in enc.word_ids(n):
-                    row.append(-100 if w is None or w == prev else index[sentence_tags[w]])
-                    prev = w
-                all_labels.append(row)
-            enc["labels"] = all_labels
-        return enc
-
-    def fit(self, train: TokenDataset) -> TokenClassificationStrategy:
-        """Fine-tune on a TokenDataset (see `polyglot_transfer.data.conll.load_conll`)."""
-        from datasets import Dataset
-        from transformers import DataCollatorForTokenClassification, Trainer
-
-        if isinstance(train, TextDataset) or not isinstance(train, TokenDataset):
-            raise UnsupportedError(
-                f"token_classification trains on a TokenDataset (one tag per token, from load_conll); got "
-                f"{type(train).__name__}. For sentence classification use 'lora' or 'head'."
-            )
-        if len(train.tag_set) < 2:
-            raise DataError(f"token_classification needs at least 2 tags. Got {train.tag_set}.")
-        self.labels_ = train.tag_set
-        self._build()
-        enc = self._encode(train.tokens, train.tags)
-        ds = Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
-        params = list(self.model_.parameters())
-        self.trainable_ = (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
-        with tempfile.TemporaryDirectory(prefix="pgt-ner-") as tmp:
-            args = training_arguments(tmp, epochs=self.config.epochs, lr=self.config.learning_rate,
-                                      batch_size=self.config.batch_size, seed=self.seed,
-                                      weight_decay=self.config.weight_decay, warmup_steps=0.1,
-                                      lr_scheduler_type="linear")
-            trainer = Trainer(model=self.model_, args=args, train_dataset=ds,
-                              data_collator=DataCollatorForTokenClassification(self.tokenizer_))
-            trainer.train()
-            self.train_loss_ = epoch_losses(trainer)
-        self.model_.eval()
-        return self
-
-    def trainable_parameters(self) -> tuple[int, int]:
-        """(trainable, total) parameters during fine-tuning."""
-        return self.trainable_
-
-    def predict_proba(self, sentences: list[list[str]] | TokenDataset, batch_size: int = 32) -> list[np.ndarray]:
-        """One (n_tokens, n_tags) array per sentence, in `labels_` order. Words cut by max_length get
-        probability 1 on 'O' (uniform when there is no 'O' tag), with a warning."""
-        import torch
-
-        self._require_fitted()
-        if isinstance(sentences, TokenDataset):
-            sentences = sentences.tokens
-        if sentences and isinstance(sentences[0], str):
-            raise DataError("token_classification.predict_proba takes a list of token lists (pre-split words), "
-                            f"e.g. [['Ada', 'lives', 'in', 'Lagos']]; got a list of strings ({sentences[0]!r}).")
-        n_tags = len(self.labels_)
-        fallback = np.full(n_tags, 1.0 / n_tags, dtype=np.float32)
-        if "O" in self.labels_:
-            fallback = np.zeros(n_tags, dtype=np.float32)
-            fallback[self.labels_.index("O")] = 1.0
-        out = [np.tile(fallback, (len(s), 1)) for s in sentences]
-        seen = [np.zeros(len(s), dtype=bool) for s in sentences]
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
-        with torch.inference_mode():
-            for start in range(0, len(sentences), batch_size):
-                chunk = [list(s) for s in sentences[start : start + batch_size]]
-                enc = self._encode(chunk)
-                batch = self.tokenizer_.pad({k: enc[k] for k in ("input_ids", "attention_mask")}, return_tensors="pt")
-                logits = self.model_(input_ids=batch["input_ids"].to(device),
-                                     attention_mask=batch["attention_mask"].to(device)).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                for row in range(len(chunk)):
-                    prev = None
-                    for pos, w in enumerate(enc.word_ids(row)):
-                        if w is not None and w != prev:
-                            out[start + row][w] = probs[row, pos]
-                            seen[start + row][w] = True
-                        prev = w
-        cut = sum(int((~s).sum()) for s in seen)
-        if cut:
-            logger.warning("token_classification: %d words beyond max_length=%d were tagged with the fallback.",
-                           cut, self.config.max_length)
-        return out
-
-    def predict(self, sentences: list[list[str]] | TokenDataset) -> list[list[str]]:
-        """One tag per token of each sentence."""
-        return [[self.labels_[i] for i in p.argmax(axis=1)] for p in self.predict_proba(sentences)]
+    @property
+    def peft_method(self) -> str:
+        return "none" if self.config.method in ("full", "head") else self.config.method
 
     def evaluate(self, data: TokenDataset) -> dict[str, float]:
         """Entity-level micro precision / recall / F1 of the predictions on `data`."""
         return entity_f1(data.tags, self.predict(data.tokens))
-
-    def _save_weights(self, folder: Path) -> None:
-        if self.config.method == "full":
-            self.model_.save_pretrained(str(folder / "model"), safe_serialization=True)
-        else:
-            self.model_.save_pretrained(str(folder / "adapter"), safe_serialization=True)
-
-    def _load_weights(self, folder: Path) -> None:
-        self._build(folder)
-        self.model_.eval()

@@ -18,22 +18,33 @@ model is trained with masked LM on the same text before the task stage, so the n
 from __future__ import annotations
 
 import io
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from polyglot_transfer.adapt.base import STRATEGIES, check_choice, check_number
+from annotated_types import Ge
+
+from polyglot_transfer.adapt.base import (
+    STRATEGIES,
+    AtLeastOne,
+    Length,
+    NonNegative,
+    Positive,
+    Probability,
+    read_model_config,
+)
 from polyglot_transfer.adapt.continued_pretraining import (
     AdaptedEncoderStrategy,
-    check_task_stage,
+    TaskStrategy,
     copy_sentence_transformers_modules,
     has_mlm_head,
+    task_stage_problems,
     train_language_model,
 )
-from polyglot_transfer.languages import split_words
 from polyglot_transfer.errors import ConfigError, DataError
+from polyglot_transfer.languages import split_words
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -118,34 +129,25 @@ def extend_model(model: Any, old_tokenizer: Any, new_tokenizer: Any, added: list
     return decompositions
 
 
+@typed
 @dataclass
 class VocabExtensionConfig:
     texts: list[str] | None = None  # unlabelled target text ...
     path: str | None = None  # ... or a .txt / .jsonl file of it
-    vocab_size: int = 4000  # sentencepiece vocabulary (soft limit: smaller on small corpora)
-    sp_model_type: str = "unigram"  # "unigram" or "bpe"
-    max_new_tokens: int = 1000
-    min_piece_length: int = 2
-    mlm_epochs: float = 0.0  # > 0: masked-LM training on the target text after extending (needs an MLM-capable encoder)
-    lr: float = 5e-5
-    mlm_probability: float = 0.15
-    batch_size: int = 16
-    max_length: int = 128
-    task_strategy: str = "head"
+    vocab_size: Annotated[int, Ge(8)] = 4000  # sentencepiece vocabulary (soft limit: smaller on small corpora)
+    sp_model_type: Literal["unigram", "bpe"] = "unigram"
+    max_new_tokens: AtLeastOne = 1000
+    min_piece_length: AtLeastOne = 2
+    mlm_epochs: NonNegative = 0.0  # > 0: masked-LM training on the target text after extending (needs an MLM encoder)
+    lr: Positive = 5e-5
+    mlm_probability: Probability = 0.15
+    batch_size: AtLeastOne = 16
+    max_length: Length = 128
+    task_strategy: TaskStrategy = "head"
     task_params: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        where = "vocab_extension"
-        check_number(f"{where}.vocab_size", self.vocab_size, low=8, integer=True)
-        check_choice(f"{where}.sp_model_type", self.sp_model_type, ("unigram", "bpe"))
-        check_number(f"{where}.max_new_tokens", self.max_new_tokens, low=1, integer=True)
-        check_number(f"{where}.min_piece_length", self.min_piece_length, low=1, integer=True)
-        check_number(f"{where}.mlm_epochs", self.mlm_epochs, low=0)
-        check_number(f"{where}.lr", self.lr, low=0, low_open=True)
-        check_number(f"{where}.mlm_probability", self.mlm_probability, low=0, high=1, low_open=True)
-        check_number(f"{where}.batch_size", self.batch_size, low=1, integer=True)
-        check_number(f"{where}.max_length", self.max_length, low=8, integer=True)
-        check_task_stage(where, self.task_strategy, self.task_params)
+    def check(self, where: str) -> list[str]:
+        return task_stage_problems(self, where)
 
 
 @STRATEGIES.register("vocab_extension")
@@ -179,7 +181,7 @@ class VocabExtensionStrategy(AdaptedEncoderStrategy):
                                   "mask token. Set mlm_epochs to 0.")
             model = AutoModelForMaskedLM.from_pretrained(str(model_path))
         else:
-            bert = json.loads((model_path / "config.json").read_text()).get("model_type") == "bert"
+            bert = read_model_config(model_path).get("model_type") == "bert"
             model = AutoModel.from_pretrained(str(model_path), **({"add_pooling_layer": False} if bert else {}))
         self.decompositions_ = extend_model(model, old, new, added)
         if cfg.mlm_epochs > 0:

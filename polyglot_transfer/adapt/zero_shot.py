@@ -15,25 +15,32 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Strategy
-from polyglot_transfer.adapt.full import check_support
+from polyglot_transfer.adapt.base import STRATEGIES, Positive, Strategy, check_support
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError
+from polyglot_transfer.errors import DataError
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ZeroShotConfig", "ZeroShotStrategy"]
 
 
+@typed
 @dataclass
 class ZeroShotConfig:
     label_descriptions: dict[str, str] | None = None  # label -> description; also defines the label set
     template: str = "This message is about {label}."
-    label_prompt: str = "query"  # "query" | "passage": the prompt the label sentences get
-    temperature: float = 0.05  # softmax temperature over cosine similarities
+    label_prompt: Literal["query", "passage"] = "query"  # the prompt the label sentences get
+    temperature: Positive = 0.05  # softmax temperature over cosine similarities
+
+    def check(self, where: str) -> list[str]:
+        if "{label}" not in self.template:
+            return [f"{where}.template must contain '{{label}}'. Got {self.template!r} instead."]
+        return []
 
 
 @STRATEGIES.register("zero_shot")
@@ -44,23 +51,6 @@ class ZeroShotStrategy(Strategy):
     config_class = ZeroShotConfig
     tasks = frozenset({"classification"})
     model_families = frozenset({"encoder"})
-
-    def _validate(self) -> None:
-        c = self.config
-        problems = []
-        if not isinstance(c.template, str) or "{label}" not in c.template:
-            problems.append(f"zero_shot.template must contain '{{label}}'. Got {c.template!r} instead.")
-        if c.label_prompt not in ("query", "passage"):
-            problems.append(f"zero_shot.label_prompt must be 'query' or 'passage'. Got {c.label_prompt!r} instead.")
-        if isinstance(c.temperature, bool) or not isinstance(c.temperature, (int, float)) or c.temperature <= 0:
-            problems.append(f"zero_shot.temperature must be a number > 0. Got {c.temperature!r} instead.")
-        if c.label_descriptions is not None:
-            d = c.label_descriptions
-            if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
-                problems.append("zero_shot.label_descriptions must map label names to description strings, e.g. "
-                                f"{{'positive': 'a happy, approving opinion'}}. Got {d!r} instead.")
-        if problems:
-            raise ConfigError("\n".join(problems))
 
     def _embedder(self):
         if self.embedder is None:
@@ -80,7 +70,6 @@ class ZeroShotStrategy(Strategy):
 
     def fit(self, train: TextDataset | None = None) -> ZeroShotStrategy:
         """Record the label set: ``label_descriptions``' keys if given, else the training labels."""
-        self._validate()
         self._check_family()
         described = self.config.label_descriptions
         seen = sorted({lbl for lbl in (train.labels if train is not None else []) if lbl is not None})
@@ -139,4 +128,4 @@ class ZeroShotStrategy(Strategy):
         """Nothing to save: the labels and their sentences are in strategy.json."""
 
     def _load_weights(self, folder: Path) -> None:
-        self._validate()
+        """Nothing to load."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
 from polyglot_transfer.errors import ConfigError
 
@@ -33,7 +32,7 @@ def _p(gap) -> str:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from polyglot_transfer.cli.main import _console, _table
+    from polyglot_transfer.cli.main import _console, _table, progress_logging, show_progress
 
     if args.data is None and not args.udhr:
         raise ConfigError("pgt diagnose needs --data FILE_OR_CORPUS (with --source), or --udhr for the UDHR "
@@ -58,16 +57,18 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from polyglot_transfer.diagnostics.diagnose import diagnose
 
-    report = diagnose(args.model, args.data, args.source, languages=_split(args.languages),
-                      documents=args.documents, queries=args.queries, max_texts=args.max_texts,
-                      n_permutations=args.permutations, seed=args.seed, udhr=args.udhr, udhr_root=args.udhr_root)
+    with progress_logging():
+        report = diagnose(args.model, args.data, args.source, languages=_split(args.languages),
+                          documents=args.documents, queries=args.queries, max_texts=args.max_texts,
+                          seed=args.seed, **({} if args.permutations is None else {"n_permutations": args.permutations}), udhr=args.udhr, udhr_root=args.udhr_root,
+                          progress=show_progress(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
         return 0
     rows = []
     for d in report.languages:
-        found = [m.group(1) for n in d.vs_source for m in [re.search(r" needs ([0-9.]+x) the pieces", n)] if m]
-        ratio = "source" if d.lang == report.source else (f"{found[0]} fertility" if found else "other unit")
+        ratio = "source" if d.lang == report.source else (
+            "other unit" if d.fertility_ratio is None else f"{d.fertility_ratio:.2f}x fertility")
         rows.append([f"{d.name} ({d.lang})", str(d.n_texts), f"{d.fit.fertility:.2f}/{d.fit.unit}",
                      f"{d.fit.char_coverage:.1%}", ratio, str(len(d.flags))])
     console.print(_table(f"Tokenizer fit ({report.model}; source {report.source})",
@@ -81,6 +82,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if gap_rows:
         console.print(_table("Domain gap per language (embeddings, vocabulary, labels)",
                              ["language", "samples", "n", "embeddings", "vocabulary", "label shift"], gap_rows))
+        console.print("Pairs with documents are reported, not flagged: passages and short messages always differ "
+                      "in form; their vocabulary overlap is the number to read.", markup=False)
     for lang, flags in report.flagged.items():
         console.print(f"[bold]{lang}[/bold]")
         for flag in flags:
@@ -105,8 +108,10 @@ def register(sub: argparse._SubParsersAction, add) -> None:
     p.add_argument("--documents", default=None, metavar="FILE", help="the retrieval corpus (JSONL/CSV/TSV)")
     p.add_argument("--queries", default=None, metavar="FILE", help="incoming queries with text and lang")
     p.add_argument("--max-texts", type=int, default=300, help="subsample each sample to this many texts")
-    p.add_argument("--permutations", type=int, default=200, help="MMD permutations")
+    p.add_argument("--permutations", type=int, default=None,
+                   help="MMD permutations (default: polyglot_transfer.diagnostics.domain_gap.DEFAULT_PERMUTATIONS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--udhr", action="store_true", help="also (or, without --data, only) the UDHR fertility table")
     p.add_argument("--udhr-root", default=None, help="UDHR folder (default: the shared corpora)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")

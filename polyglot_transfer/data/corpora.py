@@ -5,6 +5,11 @@
 - :func:`load_demo_corpus` reads ``corpora/agri_advice`` (written by the project team): train/test
   examples, retrieval documents, label descriptions and a data card. ``PGT_DEMO_CORPUS`` overrides the
   folder.
+- :func:`example_config_path` finds the example configs (``eval/configs/*.yaml``) by name, e.g. ``demo``.
+
+A wheel install carries both inside the package, under ``polyglot_transfer/_bundled/`` (``setup.py``
+copies them at build time), so they are found from any folder; a source checkout (or an editable
+install) reads them from the repository.
 """
 
 from __future__ import annotations
@@ -20,13 +25,24 @@ import yaml
 
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.data.loaders import load_table
-from polyglot_transfer.errors import DataError
+from polyglot_transfer.errors import ConfigError, DataError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoCorpus", "find_shared_corpora", "load_demo_corpus", "demo_corpus_path", "REPO_ROOT"]
+__all__ = [
+    "DemoCorpus",
+    "find_shared_corpora",
+    "load_demo_corpus",
+    "demo_corpus_path",
+    "example_config_path",
+    "list_example_configs",
+    "REPO_ROOT",
+    "BUNDLED_ROOT",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where a wheel install keeps the demo corpus and the example configs (absent in a source checkout).
+BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "_bundled"
 DEMO_CORPUS_FILES = ("train.jsonl", "test.jsonl", "documents.jsonl", "labels.json", "card.yaml")
 
 
@@ -51,13 +67,47 @@ def find_shared_corpora() -> Path | None:
 
 
 def demo_corpus_path(root: str | Path | None = None) -> Path:
-    """`root`, else $PGT_DEMO_CORPUS, else corpora/agri_advice in the repository."""
+    """`root`, else $PGT_DEMO_CORPUS, else the copy inside the installed package, else corpora/agri_advice
+    in the repository."""
     if root is not None:
         return Path(root)
     env = os.environ.get("PGT_DEMO_CORPUS")
     if env:
         return Path(env).expanduser()
+    bundled = BUNDLED_ROOT / "corpora" / "agri_advice"
+    if bundled.is_dir():
+        return bundled
     return REPO_ROOT / "corpora" / "agri_advice"
+
+
+def _config_dirs() -> list[Path]:
+    return [d for d in (BUNDLED_ROOT / "configs", REPO_ROOT / "eval" / "configs") if d.is_dir()]
+
+
+def list_example_configs() -> dict[str, Path]:
+    """name -> path of every example config shipped with the package (``demo``, ``nusax``, ``adapt_lora`` ...)."""
+    out: dict[str, Path] = {}
+    for folder in reversed(_config_dirs()):  # the bundled copy wins over the repository's
+        out.update({p.stem: p for p in sorted(folder.glob("*.yaml"))})
+    return dict(sorted(out.items()))
+
+
+def example_config_path(name_or_path: str | os.PathLike) -> Path:
+    """An existing config file as given, else the shipped example config of that name (``demo`` or ``demo.yaml``).
+
+    ConfigError when neither exists, listing the example names.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    examples = list_example_configs()
+    stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
+    if stem in examples and (len(path.parts) == 1 or path.parts[-2:-1] == ("configs",)):
+        return examples[stem]
+    raise ConfigError(
+        f"Config {str(name_or_path)!r} is neither a file nor an example config.{did_you_mean(stem, examples)} "
+        f"Pass a YAML file or one of the examples: {', '.join(examples) or '(none found)'}."
+    )
 
 
 @dataclass

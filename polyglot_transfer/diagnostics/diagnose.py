@@ -14,7 +14,12 @@ Each pair that exists is compared three ways (see :mod:`polyglot_transfer.diagno
 sentence embeddings (MMD and a classifier two-sample test, with p-values), word vocabulary (overlap
 and OOV rate), and labels (when both sides are labelled). All samples are embedded with the same
 (query) prompt so that the tests see content, not prompt differences. Samples larger than
-`max_texts` are randomly subsampled.
+`max_texts` are randomly subsampled; a text repeated within a sample, or present in both, is tested once.
+
+What is flagged: the tokenizer's problems, a domain gap between samples of the same kind (training
+texts, the data's texts, incoming queries), and label shift. Pairs with ``documents`` are reported but
+not flagged as domain gaps: documents are passages and the others are short messages, so the embedding
+tests tell them apart whatever their topic (their vocabulary overlap is the useful number there).
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.tasks import TASKS, task_texts
 from polyglot_transfer.diagnostics.domain_gap import (
+    DEFAULT_PERMUTATIONS,
     MIN_ROWS,
     GapResult,
     LabelShift,
@@ -35,16 +44,25 @@ from polyglot_transfer.diagnostics.domain_gap import (
     label_shift,
     vocabulary_gap,
 )
-from polyglot_transfer.diagnostics.tokenizer_fit import TokenizerFit, compare_fit, load_tokenizer, tokenizer_fit
+from polyglot_transfer.diagnostics.tokenizer_fit import (
+    TokenizerFit,
+    compare_fit,
+    fertility_ratio,
+    load_tokenizer,
+    tokenizer_fit,
+)
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.languages import resolve_language
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PairGap", "LanguageDiagnosis", "DiagnosisReport", "diagnose", "load_diagnosis_data", "BUILTIN_DATA"]
+__all__ = ["PairGap", "LanguageDiagnosis", "DiagnosisReport", "diagnose", "load_diagnosis_data", "sample_dataset",
+           "BUILTIN_DATA", "DEFAULT_MAX_TEXTS"]
 
-#: Names `data` may take instead of a file.
-BUILTIN_DATA = ("nusax", "agri_advice")
+#: Names `data` may take instead of a file: every registered task (`pgt ls tasks`).
+BUILTIN_DATA = TASKS
+#: Texts per sample (larger samples are subsampled with the seed); `pgt plan` measures fertility on the same.
+DEFAULT_MAX_TEXTS = 300
 
 
 @dataclass
@@ -71,7 +89,10 @@ class PairGap:
 
 @dataclass
 class LanguageDiagnosis:
-    """Tokenizer fit and domain gaps for one language; `flags` lists what needs attention."""
+    """Tokenizer fit and domain gaps for one language; `flags` lists what needs attention.
+
+    `fertility_ratio` is this language's pieces per unit over the source's (None when the units differ).
+    """
 
     lang: str
     name: str
@@ -80,16 +101,20 @@ class LanguageDiagnosis:
     vs_source: list[str]
     gaps: list[PairGap] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    fertility_ratio: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lang": self.lang, "name": self.name, "n_texts": self.n_texts, "fit": self.fit.to_dict(),
             "vs_source": self.vs_source, "gaps": [g.to_dict() for g in self.gaps], "flags": self.flags,
+            "fertility_ratio": self.fertility_ratio,
         }
 
 
 @dataclass
 class DiagnosisReport:
+    """`pgt diagnose`'s result: one LanguageDiagnosis per language (and the UDHR table when asked)."""
+
     model: str
     source: str
     data: str
@@ -113,31 +138,18 @@ class DiagnosisReport:
 
 
 def load_diagnosis_data(data: str | Path | TextDataset, languages: list[str] | None = None) -> tuple[TextDataset, TextDataset | None]:
-    """(texts with `lang`, default documents) from a built-in name ('nusax', 'agri_advice'), a file or a dataset."""
+    """(texts with `lang`, default documents) from a registered task's name (`pgt ls tasks`), a file or a dataset."""
     if isinstance(data, TextDataset):
         return data, None
     name = str(data)
-    if name == "nusax":
-        from polyglot_transfer.data.corpora import find_shared_corpora
-        from polyglot_transfer.data.nusax import NUSAX_LANGUAGES, load_nusax_sentiment
-
-        shared = find_shared_corpora()
-        if shared is None:
-            raise DataError("data 'nusax' needs the shared corpora folder (set PGT_CORPORA_DIR); none was found.")
-        wanted = [c for c in NUSAX_LANGUAGES if languages is None or c in languages]
-        examples = [e for lang in wanted for e in load_nusax_sentiment(shared / "nusax", lang, "train")]
-        return TextDataset(examples, name="nusax-senti-train"), None
-    if name == "agri_advice":
-        from polyglot_transfer.data.corpora import load_demo_corpus
-
-        corpus = load_demo_corpus()
-        return TextDataset([*corpus.train, *corpus.test], name="agri_advice"), corpus.documents
+    if name in TASKS:
+        return task_texts(name, languages)
     path = Path(name).expanduser()
     if not path.is_file():
         from polyglot_transfer.errors import did_you_mean
 
-        raise DataError(f"--data {name!r} is neither a file nor a built-in corpus.{did_you_mean(name, BUILTIN_DATA)} "
-                        f"Pass a JSONL/CSV/TSV file with text and lang columns, or one of {', '.join(BUILTIN_DATA)}.")
+        raise DataError(f"--data {name!r} is neither a file nor a built-in corpus.{did_you_mean(name, TASKS)} "
+                        f"Pass a JSONL/CSV/TSV file with text and lang columns, or a task: {', '.join(TASKS)}.")
     from polyglot_transfer.data.loaders import load_table
 
     return load_table(path), None
@@ -153,7 +165,8 @@ def _load_optional(path: str | Path | TextDataset | None, what: str) -> TextData
     return load_table(Path(path).expanduser())
 
 
-def _sample(ds: TextDataset, n: int, seed: int) -> TextDataset:
+def sample_dataset(ds: TextDataset, n: int, seed: int) -> TextDataset:
+    """`ds` itself when it has at most `n` rows, else `n` rows drawn with `seed` (in their original order)."""
     if len(ds) <= n:
         return ds
     rows = sorted(random.Random(seed).sample(range(len(ds)), n))
@@ -163,11 +176,24 @@ def _sample(ds: TextDataset, n: int, seed: int) -> TextDataset:
 # --------------------------------------------------------------------------- the diagnosis
 
 
+def _distinct_texts(a: TextDataset, b: TextDataset) -> tuple[list[str], list[str]]:
+    """Each sample's texts once, and a text present in both only in the smaller sample (independent draws)."""
+    ta, tb = list(dict.fromkeys(a.texts)), list(dict.fromkeys(b.texts))
+    if len(ta) >= len(tb):
+        in_b = set(tb)
+        ta = [t for t in ta if t not in in_b]
+    else:
+        in_a = set(ta)
+        tb = [t for t in tb if t not in in_a]
+    return ta, tb
+
+
 def _compare(a_name: str, a: TextDataset, b_name: str, b: TextDataset, vectors: Any, n_permutations: int,
              seed: int, alpha: float) -> PairGap:
     emb = None
-    if len(a) >= MIN_ROWS and len(b) >= MIN_ROWS:
-        emb = domain_gap(vectors(a), vectors(b), n_permutations=n_permutations, seed=seed, alpha=alpha)
+    ta, tb = _distinct_texts(a, b)
+    if len(ta) >= MIN_ROWS and len(tb) >= MIN_ROWS:
+        emb = domain_gap(vectors(ta), vectors(tb), n_permutations=n_permutations, seed=seed, alpha=alpha)
     labels = None
     if all(x is not None for x in a.labels) and all(x is not None for x in b.labels) and len(a) and len(b):
         labels = label_shift(a.labels, b.labels)
@@ -185,18 +211,19 @@ def diagnose(
     queries: str | Path | TextDataset | None = None,
     embedder: Any = None,
     tokenizer: Any = None,
-    max_texts: int = 300,
-    n_permutations: int = 200,
+    max_texts: int = DEFAULT_MAX_TEXTS,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
     alpha: float = 0.05,
     seed: int = 0,
     udhr: bool = False,
     udhr_root: str | Path | None = None,
+    progress: bool = False,
 ) -> DiagnosisReport:
     """Tokenizer fit and domain gaps per language (see the module docstring); `udhr=True` adds the UDHR table.
 
     `embedder` (an Embedder; default: one for `model`) and `tokenizer` (default: `model`'s) may be
     passed to reuse loaded ones or to test with light ones. `languages` defaults to every language
-    in the data (and queries).
+    in the data (and queries). `progress` shows a bar over the languages (tqdm, on stderr).
     """
     if not isinstance(max_texts, int) or max_texts < MIN_ROWS:
         raise DataError(f"max_texts must be an int >= {MIN_ROWS}. Got {max_texts!r} instead.")
@@ -224,23 +251,24 @@ def diagnose(
 
         embedder = Embedder(model)
 
-    def vectors(ds: TextDataset):
-        return embedder.encode_queries(ds.texts)
+    def vectors(texts: list[str]):
+        return embedder.encode_queries(texts)
 
-    train = _sample(by_lang[source_code], max_texts, seed)
+    train = sample_dataset(by_lang[source_code], max_texts, seed)
     source_fit = tokenizer_fit(tokenizer, train.texts, source_code)
     doc_langs = docs.by_language() if docs is not None else {}
     results: list[LanguageDiagnosis] = []
-    for lang in langs:
-        own = _sample(by_lang[lang], max_texts, seed) if lang in by_lang else None
-        queries_l = _sample(query_by_lang[lang], max_texts, seed) if lang in query_by_lang else None
+    for lang in tqdm(langs, desc="diagnose", unit="language", disable=not progress, dynamic_ncols=True):
+        own = sample_dataset(by_lang[lang], max_texts, seed) if lang in by_lang else None
+        queries_l = sample_dataset(query_by_lang[lang], max_texts, seed) if lang in query_by_lang else None
         sample_for_fit = own if own is not None else queries_l
         fit = tokenizer_fit(tokenizer, sample_for_fit.texts, lang)
         diag = LanguageDiagnosis(lang=lang, name=resolve_language(lang).name, n_texts=len(sample_for_fit), fit=fit,
-                                 vs_source=[] if lang == source_code else compare_fit(fit, source_fit))
+                                 vs_source=[] if lang == source_code else compare_fit(fit, source_fit),
+                                 fertility_ratio=fertility_ratio(fit, source_fit))
         docs_l = None
         if docs is not None:
-            docs_l = _sample(doc_langs.get(lang) or docs, max_texts, seed)
+            docs_l = sample_dataset(doc_langs.get(lang) or docs, max_texts, seed)
         samples = [("train", train)]
         if own is not None and lang != source_code:
             samples.append(("data", own))
@@ -268,8 +296,10 @@ def _flags(diag: LanguageDiagnosis) -> list[str]:
     flags = list(diag.fit.flags)
     flags += [n for n in diag.vs_source if n.startswith("high fertility") and not any(f.startswith("high fertility") for f in flags)]
     for gap in diag.gaps:
-        if gap.embedding is not None and gap.embedding.differs and (gap.a, gap.b) != ("train", "data"):
-            # train vs data in another language always differs (the language itself); reported, not flagged
+        if (gap.embedding is not None and gap.embedding.differs and (gap.a, gap.b) != ("train", "data")
+                and "documents" not in (gap.a, gap.b)):
+            # train vs data in another language always differs (the language itself), and documents are passages
+            # rather than messages (see the module docstring): both reported, not flagged
             flags.append(f"domain gap {gap.name}: {gap.embedding.summary}")
         if gap.labels is not None and gap.labels.p_value < 0.05 and gap.labels.tvd > 0.1:
             flags.append(f"label shift {gap.name}: {gap.labels.summary}")

@@ -29,12 +29,16 @@ from typing import Any
 
 import yaml
 
-from polyglot_transfer.errors import ConfigError
+from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.diagnostics.diagnose import DEFAULT_MAX_TEXTS, load_diagnosis_data, sample_dataset
+from polyglot_transfer.diagnostics.tokenizer_fit import TokenizerFit, fertility_ratio, load_tokenizer, tokenizer_fit
+from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.languages import resolve_language
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Resources", "PlannedSetup", "Plan", "plan_setups", "FEW_SHOT_RANGE", "HIGH_FERTILITY_RATIO"]
+__all__ = ["Resources", "PlannedSetup", "Plan", "plan_setups", "FertilityMeasure", "measure_fertility",
+           "FEW_SHOT_RANGE", "HIGH_FERTILITY_RATIO"]
 
 #: Labelled-example counts for which few_shot is the recommended trained strategy.
 FEW_SHOT_RANGE = (8, 64)
@@ -95,6 +99,7 @@ class PlannedSetup:
     in_config: bool = True
 
     def entry(self) -> dict[str, Any]:
+        """The setup's entry under `setups:` of the config."""
         out: dict[str, Any] = {}
         if self.adapt is not None:
             out["adapt"] = dict(self.adapt)
@@ -107,12 +112,15 @@ class PlannedSetup:
 
 @dataclass
 class Plan:
+    """The planned setups with their reasons, notes, and the `pgt compare` config built from them."""
+
     resources: Resources
     setups: list[PlannedSetup]
     notes: list[str]
     config: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
         return {"resources": asdict(self.resources), "setups": [asdict(s) for s in self.setups],
                 "notes": self.notes, "config": self.config}
 
@@ -133,6 +141,60 @@ class Plan:
             block = yaml.safe_dump({"setups": left_out}, sort_keys=False, allow_unicode=True)
             lines += ["# " + line for line in block.splitlines()]
         return "\n".join(lines) + "\n"
+
+
+@dataclass
+class FertilityMeasure:
+    """Tokenizer fit of the target and of the source measured on the same texts `pgt diagnose` uses, and the
+    target/source fertility ratio (None when the units differ). `text` says where the texts came from."""
+
+    target: TokenizerFit
+    source: TokenizerFit
+    ratio: float | None
+    text: str
+
+    @property
+    def per_word(self) -> float | None:
+        """Target pieces per word (None when the target is measured per character)."""
+        return self.target.fertility if self.target.unit == "word" else None
+
+
+def measure_fertility(
+    model: str | Path | Any,
+    target: str,
+    source: str,
+    *,
+    data: str | Path | TextDataset | None = None,
+    max_texts: int = DEFAULT_MAX_TEXTS,
+    seed: int = 0,
+    udhr_root: str | Path | None = None,
+) -> FertilityMeasure:
+    """Fertility of `target` and `source` for `model`'s tokenizer (a model name/folder or a loaded tokenizer).
+
+    With `data` (a built-in corpus name, a file or a TextDataset) the texts are the data's rows in each
+    language, sampled exactly as :func:`polyglot_transfer.diagnostics.diagnose.diagnose` samples them
+    (same `max_texts` and `seed`), so `pgt plan` and `pgt diagnose` report the same numbers; without it,
+    the UDHR texts of both languages. DataError when a language has no text there.
+    """
+    tokenizer = load_tokenizer(model) if isinstance(model, str | Path) else model
+    target, source = resolve_language(target).code, resolve_language(source).code
+    if data is None:
+        from polyglot_transfer.diagnostics.udhr import load_udhr
+
+        t_texts, s_texts = load_udhr(udhr_root, target).lines, load_udhr(udhr_root, source).lines
+        text = "UDHR"
+    else:
+        table, _ = load_diagnosis_data(data, [source, target])
+        by_lang = table.by_language()
+        missing = [c for c in (source, target) if c not in by_lang]
+        if missing:
+            raise DataError(f"{getattr(data, 'name', data)} has no texts in {', '.join(missing)} to measure the "
+                            f"tokenizer on; it has {', '.join(sorted(by_lang)) or 'none'}.")
+        t_texts = sample_dataset(by_lang[target], max_texts, seed).texts
+        s_texts = sample_dataset(by_lang[source], max_texts, seed).texts
+        text = f"{getattr(data, 'name', data)} ({len(t_texts)} {target} and {len(s_texts)} {source} texts)"
+    t_fit, s_fit = tokenizer_fit(tokenizer, t_texts, target), tokenizer_fit(tokenizer, s_texts, source)
+    return FertilityMeasure(target=t_fit, source=s_fit, ratio=fertility_ratio(t_fit, s_fit), text=text)
 
 
 def _registered() -> set[str]:

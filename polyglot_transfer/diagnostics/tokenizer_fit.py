@@ -39,6 +39,7 @@ __all__ = [
     "TokenizerFit",
     "tokenizer_fit",
     "compare_fit",
+    "fertility_ratio",
     "load_tokenizer",
     "split_words",
     "NO_SPACE_SCRIPTS",
@@ -115,6 +116,7 @@ class TokenizerFit:
 
     @property
     def poorly_covered(self) -> bool:
+        """True when too many pieces are the unknown token or too few characters reach the model."""
         return self.unk_rate > POOR_COVERAGE_UNK_RATE or self.char_coverage < POOR_COVERAGE_CHAR_COVERAGE
 
     def to_dict(self) -> dict[str, Any]:
@@ -317,14 +319,22 @@ def _flags(fit: TokenizerFit, expected_script: str | None) -> list[str]:
     return flags
 
 
+def fertility_ratio(target: TokenizerFit, source: TokenizerFit) -> float | None:
+    """Target pieces per unit over the source's; None when they are measured in different units (word vs
+    character) or the source has no pieces. `pgt diagnose` and `pgt plan` both report this number."""
+    if target.unit != source.unit or source.fertility <= 0:
+        return None
+    return target.fertility / source.fertility
+
+
 def compare_fit(target: TokenizerFit, source: TokenizerFit) -> list[str]:
     """Plain-language notes on how much worse (or better) the tokenizer fits `target` than `source`."""
     notes: list[str] = []
     t_name, s_name = target.display_name, source.display_name
     if t_name == s_name:
         t_name, s_name = f"{t_name} (target)", f"{s_name} (source)"
-    if target.unit == source.unit and source.fertility > 0:
-        ratio = target.fertility / source.fertility
+    ratio = fertility_ratio(target, source)
+    if ratio is not None:
         notes.append(
             f"{t_name} needs {ratio:.1f}x the pieces per {target.unit} of {s_name} "
             f"({target.fertility:.2f} vs {source.fertility:.2f})."

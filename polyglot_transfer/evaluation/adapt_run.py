@@ -19,30 +19,61 @@ forgetting report, and a rerun resumes instead of retraining.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from polyglot_transfer.errors import ConfigError, did_you_mean
-from polyglot_transfer.evaluation.config import CompareConfig, build_config, read_config_file
+from annotated_types import Ge, MinLen
 
-ADAPT_KEYS = ("name", "task", "model", "source_language", "strategy", "params", "evaluate_on", "seed",
-              "output_dir", "threads", "bootstrap", "metrics")
+from polyglot_transfer.errors import ConfigError, LanguageError
+from polyglot_transfer.evaluation.config import CompareConfig, read_config_file
+from polyglot_transfer.evaluation.validate import Problem, check_raw, raise_problems
+from polyglot_transfer.languages import resolve_language
+from polyglot_transfer.typed_config import typed, validate
+
+
+@typed
+@dataclass
+class AdaptConfig:
+    """An adapt config (the shape; the task, strategy parameters and languages are checked as the equivalent
+    one-setup compare config)."""
+
+    task: dict[str, Any]
+    strategy: Annotated[str, MinLen(1)]
+    name: str | None = None
+    model: str = CompareConfig.model
+    source_language: str = "eng_Latn"
+    params: dict[str, Any] = field(default_factory=dict)
+    evaluate_on: list[str] = field(default_factory=list)  # target languages to score besides the source
+    seed: int = 0
+    output_dir: str | None = None
+    threads: Annotated[int, Ge(1)] | None = None
+    bootstrap: dict[str, Any] | None = None
+    metrics: list[str] | None = None
+
+
+ADAPT_KEYS = tuple(f.name for f in dataclasses.fields(AdaptConfig))
+
+
+def _same_language(a: str, b: str) -> bool:
+    try:
+        return resolve_language(a).code == resolve_language(b).code
+    except LanguageError:
+        return a == b
 
 
 def adapt_to_compare(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Translate an adapt config into the equivalent one-setup compare config (raw mapping)."""
-    unknown = [k for k in raw if k not in ADAPT_KEYS]
-    if unknown:
-        raise ConfigError("\n".join(
-            f"{source}: unknown key {k!r}.{did_you_mean(k, ADAPT_KEYS)} Known keys: {', '.join(ADAPT_KEYS)}."
-            for k in unknown))
-    if "strategy" not in raw:
-        raise ConfigError(f"{source}: missing required key 'strategy' (see `pgt ls strategies`).")
+    _, problems = validate(AdaptConfig, raw, "")
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
     strategy = raw["strategy"]
     src = raw.get("source_language", "eng_Latn")
-    targets = [src] + [lang for lang in raw.get("evaluate_on") or [] if lang != src]
+    # the source is always scored; an alias of it in evaluate_on is the same language, not a second one
+    targets = [src] + [lang for lang in raw.get("evaluate_on") or [] if not _same_language(lang, src)]
     out = {
-        "name": raw.get("name", f"adapt-{strategy}"),
+        "name": raw.get("name") or f"adapt-{strategy}",
         "task": raw.get("task"),
         "model": raw.get("model", CompareConfig.model),
         "source_language": src,
@@ -56,15 +87,31 @@ def adapt_to_compare(raw: dict[str, Any], source: str = "config") -> dict[str, A
     return out
 
 
+def is_adapt_config(raw: dict[str, Any]) -> bool:
+    """An adapt config names one `strategy` at the top level; a compare config has `setups`."""
+    return "strategy" in raw and "setups" not in raw
+
+
+def check_file(path: str | os.PathLike, overrides: list[str] | None = None, *,
+               run_dir: str | os.PathLike | None = None) -> tuple[CompareConfig | None, list[Problem]]:
+    """What `pgt validate` checks: a compare or an adapt config, its data and its run folder."""
+    raw = read_config_file(path, overrides)
+    if is_adapt_config(raw):
+        try:
+            raw = adapt_to_compare(raw, str(path))
+        except ConfigError as exc:
+            return None, [(ConfigError, line) for line in str(exc).splitlines()]
+    return check_raw(raw, str(path), run_dir=run_dir)
+
+
 def load_adapt_config(path: str | os.PathLike, overrides: list[str] | None = None) -> CompareConfig:
     raw = adapt_to_compare(read_config_file(path, overrides), str(path))
-    config, problems = build_config(raw, source=str(path))
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) in {path}:\n- " + "\n- ".join(problems))
-    return config
+    config, problems = check_raw(raw, str(path))
+    raise_problems(problems, str(path))
+    return config  # type: ignore[return-value]
 
 
 def run_adapt(path: str | os.PathLike, overrides: list[str] | None = None, *, progress: bool = True):
     from polyglot_transfer.evaluation.compare import run_compare  # noqa: PLC0415
 
-    return run_compare(load_adapt_config(path, overrides), progress=progress)
+    return run_compare(load_adapt_config(path, overrides), progress=progress, check=False)  # checked there

@@ -35,6 +35,7 @@ from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_la
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig, build_config
 from polyglot_transfer.evaluation.manifest import environment
+from polyglot_transfer.evaluation.qa_runner import run_qa_unit
 from polyglot_transfer.evaluation.ray_backend import run_units_on_ray
 from polyglot_transfer.evaluation.report import write_reports
 from polyglot_transfer.evaluation.results import build_results
@@ -48,13 +49,17 @@ from polyglot_transfer.evaluation.run_folder import (
     trains_encoder,
 )
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
+from polyglot_transfer.evaluation.validate import check_data, check_model, check_run_folder, raise_problems
 from polyglot_transfer.fileio import atomic_write_json, atomic_write_text, sha256_text
+from polyglot_transfer.measure.metrics import get_metric
 from polyglot_transfer.models.provision import model_fingerprint, resolve_model
 
 logger = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
+    """What a comparison returns: its run folder, the results (as in results.json) and the report paths."""
+
     run_dir: Path
     results: dict[str, Any]
     reports: dict[str, Path]
@@ -260,57 +265,81 @@ class CompareRunner:
         """
         config = self.config
         progress = progress or _Progress(0, False)
+        if data.type == "generative_qa":  # closed_book / ft / rag / ft+rag answer questions: their own runner
+            return run_qa_unit(self, seed, source, data, progress)
         strategies: dict[str, Strategy] = {}
         voters: dict[str, Any] = {}
         adapt_probs: dict[tuple[str, str], np.ndarray] = {}
         rag_probs: dict[tuple[str, str], np.ndarray] = {}
         mixes: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
         written: list[str] = []
+        tagging = data.type == "token_classification"
         for setup_name, setup in config.setups.items():
             for lang, test in data.tests.items():
                 path = self._cell_path(seed, source, setup_name, lang)
                 if path.is_file():
                     progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")
                     continue
-                parts: list[tuple[float, np.ndarray]] = []
                 selected: dict[str, Any] = {}  # hyper-parameters chosen on source data for this setup
-                akey = key_of(setup.adapt) if setup.adapt is not None else None
-                rkey = key_of(setup.retrieval) if setup.retrieval is not None else None  # {}: all defaults
-                if akey and akey not in strategies:
-                    strategies[akey] = self._strategy(setup, data, source, seed)
-                if rkey and rkey not in voters:
-                    voters[rkey] = self._retriever(setup.retrieval, data, source)
-                mix = 1.0
-                if akey and rkey:
-                    if (akey, rkey, setup.combine_weight) not in mixes:
-                        mixes[akey, rkey, setup.combine_weight] = self._combine_weight(
-                            setup, strategies[akey], voters[rkey], data, source)
-                    mix, selected["combine"] = mixes[akey, rkey, setup.combine_weight]
-                if akey:
-                    if getattr(strategies[akey], "selected_", None):
-                        selected["adapt"] = strategies[akey].selected_
+                if tagging:  # one tag per token; only `adapt` setups (config validation says so)
+                    akey = key_of(setup.adapt)
+                    if akey not in strategies:
+                        strategies[akey] = self._strategy(setup, data, source, seed)
                     if (akey, lang) not in adapt_probs:
-                        adapt_probs[akey, lang] = predict_for_language(strategies[akey], test.texts, lang)
-                    parts.append((mix, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
-                if rkey:
-                    if voters[rkey].selected:
-                        selected["retrieval"] = voters[rkey].selected
-                    if (rkey, lang) not in rag_probs:
-                        rag_probs[rkey, lang] = voters[rkey].predict_proba(test.texts)
-                    parts.append((1.0 - mix if akey else 1.0, rag_probs[rkey, lang]))
-                probs = sum(w * p for w, p in parts)
-                pred = [data.labels[i] for i in np.asarray(probs).argmax(axis=1)]
+                        adapt_probs[akey, lang] = strategies[akey].predict(test.tokens)
+                    pred = adapt_probs[akey, lang]
+                else:
+                    pred = self._predict_labels(setup, data, source, seed, lang, test, strategies, voters,
+                                                adapt_probs, rag_probs, mixes=mixes, selected=selected)
                 atomic_write_json(path, {
                     "setup": setup_name, "source": source, "language": lang, "seed": seed, "labels": data.labels,
                     "ids": test.ids, "y_true": test.labels, "y_pred": pred, "selected": selected,
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 })
                 written.append(str(path.relative_to(self.run_dir)))
-                acc = float(np.mean([a == b for a, b in zip(test.labels, pred)]))
-                progress.step(f"seed {seed} {source}->{lang} {setup_name}: accuracy {acc:.3f}")
-        if config.forgetting:
+                shown = data.task.primary_metric if tagging else "accuracy"
+                score = get_metric(shown)(test.labels, pred, data.labels)
+                progress.step(f"seed {seed} {source}->{lang} {setup_name}: {shown} {score:.3f}")
+        if config.forgetting and (data.task is None or data.task.task_type.forgetting):
             self._measure_forgetting(seed, source, data, strategies)
         return written
+
+    def _predict_labels(self, setup: SetupConfig, data: TaskData, source: str, seed: int, lang: str, test: Any,
+                        strategies: dict[str, Strategy], voters: dict[str, Any],
+                        adapt_probs: dict[tuple[str, str], Any], rag_probs: dict[tuple[str, str], Any], *,
+                        mixes: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] | None = None,
+                        selected: dict[str, Any] | None = None) -> list[str]:
+        """One label per text: the adapted model's probabilities, the retrieval vote's, or their mix. What was
+        chosen on source data (C, k, temperature, mixing weight) goes into `selected`."""
+        mixes = {} if mixes is None else mixes
+        selected = {} if selected is None else selected
+        parts: list[tuple[float, np.ndarray]] = []
+        akey = key_of(setup.adapt) if setup.adapt is not None else None
+        rkey = key_of(setup.retrieval) if setup.retrieval is not None else None  # {}: all defaults
+        if akey and akey not in strategies:
+            strategies[akey] = self._strategy(setup, data, source, seed)
+        if rkey and rkey not in voters:
+            voters[rkey] = self._retriever(setup.retrieval, data, source)
+        mix = 1.0
+        if akey and rkey:
+            if (akey, rkey, setup.combine_weight) not in mixes:
+                mixes[akey, rkey, setup.combine_weight] = self._combine_weight(
+                    setup, strategies[akey], voters[rkey], data, source)
+            mix, selected["combine"] = mixes[akey, rkey, setup.combine_weight]
+        if akey:
+            if getattr(strategies[akey], "selected_", None):
+                selected["adapt"] = strategies[akey].selected_
+            if (akey, lang) not in adapt_probs:
+                adapt_probs[akey, lang] = predict_for_language(strategies[akey], test.texts, lang)
+            parts.append((mix, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
+        if rkey:
+            if voters[rkey].selected:
+                selected["retrieval"] = voters[rkey].selected
+            if (rkey, lang) not in rag_probs:
+                rag_probs[rkey, lang] = voters[rkey].predict_proba(test.texts)
+            parts.append((1.0 - mix if akey else 1.0, rag_probs[rkey, lang]))
+        probs = sum(w * p for w, p in parts)
+        return [data.labels[i] for i in np.asarray(probs).argmax(axis=1)]
 
     # -- forgetting -----------------------------------------------------------------------------
     def _before_score(self, source: str, data: TaskData) -> float:
@@ -405,6 +434,14 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
     return runner.run_unit(seed, source, load_task_data(config), progress)
 
 
-def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
-    """Run a comparison and write results.json, report.md and report.html into the run folder."""
+def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
+                check: bool = True) -> RunResult:
+    """Run a comparison and write results.json, report.md and report.html into the run folder.
+
+    First (unless `check=False`, for a config that already went through
+    :func:`polyglot_transfer.evaluation.validate.load_checked_config`) the checks `pgt validate` makes on the
+    model folder, the data and the run folder: nothing loads or is written when one fails.
+    """
+    if check:
+        raise_problems(check_model(config) + check_data(config) + check_run_folder(config, run_dir), config.name)
     return CompareRunner(config, run_dir=run_dir, progress=progress).run()

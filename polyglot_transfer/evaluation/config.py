@@ -12,11 +12,17 @@ Example (eval/configs/demo.yaml)::
       head: {adapt: {strategy: head}}
       lora: {adapt: {strategy: lora, epochs: 5}}
       rag: {retrieval: {k: 8}}
-      lora+rag: {adapt: {strategy: lora, epochs: 5}, retrieval: {k: 8}}
+      lora+rag: {adapt: lora, retrieval: {k: 8}}   # `adapt: SETUP` shares that setup's adapt block
     baseline: head
     backend: local                 # or `ray` (pip install 'polyglot-transfer[ray]')
     # ray_address: HEAD:6379       # with backend ray: an existing cluster (default: a local one)
     # resources: {num_cpus: 1}     # Ray resources per cell; a setup may set its own `resources`
+
+Every rule lives on the typed dataclasses below (``Annotated`` ranges checked by
+:mod:`polyglot_transfer.typed_config`); :func:`build_config` adds the checks that need several keys
+(languages unique after alias resolution, the baseline is a setup, a strategy supports the model's family)
+and reports every problem at once, each with its dotted path. ``pgt validate --schema`` prints the JSON
+schema of :class:`CompareConfig` for editors.
 
 The grid is task x setup x source x target x seed. Each (seed, source) pair is one independent unit of
 work (train every setup on that source, evaluate on every target); `backend: ray` runs the units as
@@ -25,66 +31,68 @@ Ray tasks on a local cluster of `workers` processes.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge, Interval, MinLen
 
 from polyglot_transfer.errors import ConfigError, LanguageError, PGTError, did_you_mean
+from polyglot_transfer.evaluation.qa_setups import check_qa_model, check_qa_setup
+from polyglot_transfer.tasks import TaskConfig, check_task, resolve_task
+from polyglot_transfer.typed_config import typed, validate
 
-CORPORA = ("agri_advice", "nusax")
 BACKENDS = ("local", "ray")
 
-
-@dataclass
-class TaskConfig:
-    corpus: str | None = None  # a built-in corpus name (see CORPORA), or give files below
-    corpus_root: str | None = None  # where that corpus lives (default: ../shared/corpora or the built-in folder)
-    name: str | None = None
-    train: str | None = None  # labelled source-language file (jsonl / csv / tsv)
-    test: str | None = None  # labelled test file with a `lang` column (or column mapping)
-    documents: str | None = None  # labelled task documents for retrieval (optional)
-    columns: dict[str, str] = field(default_factory=dict)  # canonical -> file column, e.g. {text: sentence}
-    max_train_per_label: int | None = None  # subsample the training set (k per label), e.g. for speed
-
-
+@typed
 @dataclass
 class SetupConfig:
-    adapt: dict[str, Any] | None = None  # {strategy: NAME, **strategy params}
-    retrieval: dict[str, Any] | None = None  # RetrievalConfig fields
-    combine_weight: float | None = 0.5  # weight of the adapted model when both are present (null: chosen on source dev predictions)
+    # {strategy: NAME, **strategy params}; or the name of another setup whose adapt block this one shares
+    # (resolved after --set overrides, so `--set setups.lora.adapt.epochs=2` changes both)
+    adapt: dict[str, Any] | str | None = None
+    retrieval: dict[str, Any] | None = None  # RetrievalConfig fields (k, temperature, ...)
+    generate: dict[str, Any] | None = None  # generative QA: prompt and decoding (evaluation/qa_setups.py)
+    # weight of the adapted model when both are present (null: chosen on source dev predictions)
+    combine_weight: Annotated[float, Interval(ge=0, le=1)] | None = 0.5
     description: str = ""
-    resources: dict[str, float] | None = None  # Ray resources of this setup's cells, e.g. {num_cpus: 4, num_gpus: 1}
+    resources: dict[str, Any] | None = None  # Ray resources of this setup's cells, e.g. {num_cpus: 4, num_gpus: 1}
 
 
+@typed
 @dataclass
 class BootstrapConfig:
-    n_resamples: int = 1000
-    alpha: float = 0.05
+    n_resamples: Annotated[int, Ge(100)] = 1000
+    alpha: Annotated[float, Interval(gt=0, lt=1)] = 0.05
 
 
+@typed
 @dataclass
 class CompareConfig:
-    name: str
+    """A validated `pgt compare` config (see the module docstring); build it with load_config or build_config."""
+
+    name: Annotated[str, MinLen(1)]
     task: TaskConfig
-    setups: dict[str, SetupConfig]
-    target_languages: list[str]
+    setups: Annotated[dict[str, SetupConfig], MinLen(1)]
+    target_languages: Annotated[list[str], MinLen(1)]
     model: str = "intfloat/multilingual-e5-small"
     source_language: str = "eng_Latn"
-    seeds: list[int] = field(default_factory=lambda: [0])
-    baseline: str | None = None
-    metrics: list[str] = field(default_factory=lambda: ["accuracy", "macro_f1"])
+    seeds: Annotated[list[Annotated[int, Interval(ge=0, le=2**32 - 1)]], MinLen(1)] = field(default_factory=lambda: [0])
+    baseline: str | None = None  # a setup name; comparisons are against it
+    metrics: Annotated[list[str], MinLen(1)] = field(default_factory=lambda: ["accuracy", "macro_f1"])
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-    output_dir: str | None = None  # default: runs/<name>
-    threads: int | None = None  # torch threads (default: all cores; 1 per worker with backend ray)
-    sources: list[str] = field(default_factory=list)  # source languages or sets "a+b" (default: [source_language])
-    backend: str = "local"  # "local" (this process) or "ray" (a local Ray cluster)
-    workers: int = 2  # Ray workers (CPUs of the local cluster) with backend ray
-    ray_address: str | None = None  # an existing Ray cluster (e.g. ray://head:10001 or auto); default: a local one
-    resources: dict[str, float] | None = None  # default Ray resources per cell, e.g. {num_cpus: 1, num_gpus: 0}
+    output_dir: Annotated[str, MinLen(1)] | None = None  # default: runs/<name>
+    threads: Annotated[int, Ge(1)] | None = None  # torch threads (default: all cores; 1 per worker with ray)
+    # source languages or sets "a+b" (default: [source_language])
+    sources: Annotated[list[str], MinLen(1)] | None = None
+    backend: Literal["local", "ray"] = "local"  # "local" (this process) or "ray" (a local Ray cluster)
+    workers: Annotated[int, Interval(ge=1, le=1024)] = 2  # Ray workers (CPUs of the local cluster) with ray
+    ray_address: str | None = None  # an existing Ray cluster (e.g. HEAD:6379, ray://head:10001, auto)
+    resources: dict[str, Any] | None = None  # default Ray resources per cell, e.g. {num_cpus: 1, num_gpus: 0}
     forgetting: bool = True  # measure source-language forgetting of setups that train the encoder
     diagnostics: bool = True  # tokenizer fit of every target vs the sources
 
@@ -119,9 +127,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for item in overrides:
         path, value = parse_override(item)
         node = raw
-        for part in path[:-1]:
-            if not isinstance(node.get(part), dict):
+        for depth, part in enumerate(path[:-1]):
+            if node.get(part) is None:
                 node[part] = {}
+            elif not isinstance(node[part], dict):
+                here = ".".join(path[:depth + 1])
+                hint = (f" It names the setup whose adapt block is shared: override setups.{node[part]}.adapt."
+                        f"{'.'.join(path[depth + 1:])} instead, or replace the whole block ({here}={{...}})."
+                        if path[0] == "setups" and part == "adapt" and isinstance(node[part], str) else
+                        f" Replace the whole value instead, e.g. {here}={{...}}.")
+                raise ConfigError(f"Override {item!r}: {here} is {node[part]!r}, not a mapping, so it has no "
+                                  f"key {path[depth + 1]!r}.{hint}")
             node = node[part]
         node[path[-1]] = value
     return raw
@@ -129,15 +145,43 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_config_file(path: str | os.PathLike, overrides: list[str] | None = None) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Config file {path} is a folder. Pass a YAML file, e.g. eval/configs/demo.yaml.")
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist. Pass a YAML file, e.g. eval/configs/demo.yaml.")
+    return apply_overrides(parse_yaml_file(path), overrides or [])
+
+
+def parse_yaml_file(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; ConfigError naming the file (and line) when it is not one."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except PermissionError:
+        raise ConfigError(f"Config file {path} is not readable (permission denied). Fix its permissions "
+                          f"(chmod u+r {path}).") from None
+    if b"\x00" in data[:4096]:
+        raise ConfigError(f"Config file {path} is binary (it holds NUL bytes), not YAML text. Pass a YAML file, "
+                          "e.g. eval/configs/demo.yaml.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"Config file {path}:{line}: byte {data[exc.start:exc.start + 1]!r} is not UTF-8. Save "
+                          "the file as UTF-8 text.") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+        raise ConfigError(f"{where}: not valid YAML ({problem or exc}). Fix the syntax there (quote values that "
+                          "hold ': ' or '#', indent with spaces).") from None
+    if raw is None:
+        raise ConfigError(f"Config file {path} is empty. Expected a mapping of keys (name, task, setups, ...); "
+                          "start from eval/configs/demo.yaml.")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of keys (name, task, setups, ...). Got {type(raw).__name__}.")
-    return apply_overrides(raw, overrides or [])
+    return raw
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
@@ -153,32 +197,22 @@ def _check_keys(data: dict, cls: type, where: str, problems: list[str]) -> dict:
     return {k: v for k, v in data.items() if k in known}
 
 
-def _required(data: dict, keys: list[str], where: str, problems: list[str]) -> None:
-    for key in keys:
-        if key not in data or data[key] in (None, "", [], {}):
-            problems.append(f"{where}: missing required key {key!r}.")
-
-
 def _language_list(raw: dict[str, Any], key: str, source: str, problems: list[str], *,
                    allow_sets: bool = False) -> list[str]:
-    """Resolve a list of language codes under `key` (absent: []), recording every bad entry.
+    """Resolve the list of language codes under `key` (absent or malformed: [], the typed check reports the
+    shape), recording every entry that does not resolve or names a language already listed (after alias
+    resolution: `[swh_Latn, swa, Swahili]` is one language named three times).
 
     With `allow_sets`, an entry may be a set of languages joined by "+" (ind_Latn+eng_Latn: train on both).
     """
     from polyglot_transfer.languages import resolve_language
 
-    if key not in raw or raw[key] is None:
-        return []
-    values = raw[key]
-    if isinstance(values, str):
-        values = [values]
-    if not isinstance(values, list) or not values:
-        problems.append(f"{source}: {key} must be a non-empty list of language codes, e.g. [ind_Latn, eng_Latn]. "
-                        f"Got {raw[key]!r}.")
+    values = raw.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         return []
     codes: list[str] = []
     for i, value in enumerate(values):
-        parts = str(value).split("+") if allow_sets else [str(value)]
+        parts = value.split("+") if allow_sets else [value]
         try:
             resolved = [resolve_language(part.strip()).code for part in parts]
         except LanguageError as exc:
@@ -190,7 +224,9 @@ def _language_list(raw: dict[str, Any], key: str, source: str, problems: list[st
             continue
         code = "+".join(resolved)
         if code in codes:
-            problems.append(f"{source}: {key}[{i}]: {code} is listed twice. List each language once.")
+            first = values[codes.index(code)]
+            same = f" ({value!r} and {first!r} are the same language)" if value != first else ""
+            problems.append(f"{source}: {key}[{i}]: {code} is listed twice{same}. List each language once.")
             continue
         codes.append(code)
     return codes
@@ -215,166 +251,249 @@ def _check_resources(resources: Any, where: str, problems: list[str]) -> None:
             problems.append(f"{where}.{key} must be a number >= 0 (num_cpus > 0), e.g. 1 or 0.5. Got {value!r}.")
 
 
+def _resolve_adapt_references(setups_raw: dict[str, Any], source: str, problems: list[str],
+                               references: set[str]) -> dict[str, Any]:
+    """`adapt: lora` (a string) shares setup `lora`'s adapt block; replace each reference by a copy of it
+    (and add the referring setup's name to `references`)."""
+    out: dict[str, Any] = {}
+    for name, spec in setups_raw.items():
+        if isinstance(spec, dict) and isinstance(spec.get("adapt"), str):
+            chain, ref = [name], spec["adapt"]
+            while True:
+                target = setups_raw.get(ref)
+                if ref in chain:
+                    problems.append(f"{source}: setups.{name}.adapt: the references {' -> '.join(chain + [ref])} "
+                                    "go round in a circle. Give one of them an adapt block {strategy: ...}.")
+                    break
+                if not isinstance(target, dict) or target.get("adapt") is None:
+                    others = [n for n, v in setups_raw.items() if isinstance(v, dict) and v.get("adapt") is not None
+                              and n != name]
+                    what = "is not a setup" if ref not in setups_raw else "has no adapt block"
+                    problems.append(f"{source}: setups.{chain[-1]}.adapt: {ref!r} {what}; a string there names the "
+                                    f"setup whose adapt block is shared.{did_you_mean(str(ref), others)} Setups "
+                                    f"with an adapt block: {', '.join(map(str, others)) or 'none'}.")
+                    break
+                chain.append(ref)
+                if isinstance(target["adapt"], str):
+                    ref = target["adapt"]
+                    continue
+                spec = {**spec, "adapt": copy.deepcopy(target["adapt"])}
+                references.add(name)
+                break
+        out[name] = spec
+    return out
+
+
+def _split_problems(exc: Exception) -> list[str]:
+    """The individual problems in a ConfigError raised by typed_config.build / config_from_dict."""
+    lines = str(exc).splitlines()
+    if lines and lines[0].rstrip().endswith(":") and "problem" in lines[0]:
+        lines = lines[1:]
+    return [line[2:] if line.startswith("- ") else line for line in lines if line.strip()]
+
+
+def model_family_of(model: str) -> str | None:
+    """'encoder', 'decoder' or 'encoder-decoder' for a catalog name or a local model folder, read from the
+    folder's config.json or the catalog entry; no weights are loaded and nothing is downloaded. None when
+    unknown (not a catalog name, no such folder). A corrupt config.json is a ConfigError naming the file."""
+    from polyglot_transfer.adapt.base import model_family
+    from polyglot_transfer.models.catalog import CATALOG
+    from polyglot_transfer.models.provision import model_path
+
+    folder = Path(model).expanduser()
+    if not folder.is_dir() and model in CATALOG:
+        folder = model_path(model)
+        if not (folder / "config.json").is_file():
+            return "decoder" if CATALOG.get(model).kind == "decoder" else "encoder"
+    if not folder.is_dir():
+        return None
+    try:
+        return model_family(folder)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{folder / 'config.json'} is not valid JSON ({exc}); the model folder is damaged. "
+                          "Provision it again (pgt models pull NAME --force) or fix the file.") from None
+    except OSError as exc:
+        raise ConfigError(f"{folder / 'config.json'} cannot be read ({exc.strerror or exc}).") from None
+
+
 def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareConfig | None, list[str]]:
-    """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found)."""
+    """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found).
+
+    One pass reports everything: types and ranges from the typed dataclasses (with dotted paths), then the
+    checks that need several keys. Nothing is loaded but small files (a model folder's config.json).
+    """
     from polyglot_transfer.adapt import STRATEGIES
     from polyglot_transfer.adapt.base import config_from_dict
     from polyglot_transfer.measure.metrics import METRICS
     from polyglot_transfer.languages import resolve_language
+    from polyglot_transfer.models.catalog import CATALOG
     from polyglot_transfer.retrieval.vote import RetrievalConfig
 
     problems: list[str] = []
-    raw = _check_keys(dict(raw), CompareConfig, source, problems)
-    _required(raw, ["name", "task", "setups", "target_languages"], source, problems)
+    raw = dict(raw)
+    if isinstance(raw.get("name"), (int, float)) and not isinstance(raw.get("name"), bool):
+        raw["name"] = str(raw["name"])  # `name: 2024` is a fine run name
+    for key in ("target_languages", "sources"):
+        if isinstance(raw.get(key), str):
+            raw[key] = [raw[key]]
 
     task_raw = raw.get("task") or {}
+    if isinstance(task_raw, str):  # `task: masakhaner` is short for `task: {corpus: masakhaner}`
+        task_raw = {"corpus": task_raw}
     if not isinstance(task_raw, dict):
         problems.append(f"{source}: task must be a mapping (corpus: ... or train/test files). Got {task_raw!r}.")
         task_raw = {}
-    task = TaskConfig(**_check_keys(task_raw, TaskConfig, f"{source}: task", problems))
-    if task.corpus is None and not (task.train and task.test):
-        problems.append(f"{source}: task needs either `corpus` (one of {', '.join(CORPORA)}) or both `train` and `test` files.")
-    if task.corpus is not None and task.corpus not in CORPORA:
-        problems.append(f"{source}: task.corpus {task.corpus!r} is unknown.{did_you_mean(task.corpus, CORPORA)} "
-                        f"Built-in corpora: {', '.join(CORPORA)}; or give train/test files.")
+    task, task_problems = validate(TaskConfig, task_raw, f"{source}: task")
+    problems.extend(task_problems)
+    task = task or TaskConfig()
 
+    setups_raw = raw.get("setups")
+    references: set[str] = set()  # setups sharing another's adapt block: its problems are reported there
+    if isinstance(setups_raw, dict):
+        setups_raw = _resolve_adapt_references(setups_raw, source, problems, references)
+    typed_raw = {**raw, "task": task, **({"setups": setups_raw} if "setups" in raw else {})}
+    typed_config, typed_problems = validate(CompareConfig, typed_raw, "")
+    problems += [f"{source}: {p}" for p in typed_problems]
+
+    # -- checks across keys, on the raw values (so they run even when a type check failed elsewhere) ------
     languages = {}
-    for key in ("source_language",):
-        if key in raw:
-            try:
-                languages[key] = resolve_language(str(raw[key])).code
-            except LanguageError as exc:
-                problems.append(f"{source}: {key}: {exc}")
+    if isinstance(raw.get("source_language"), str):
+        try:
+            languages["source_language"] = resolve_language(raw["source_language"]).code
+        except LanguageError as exc:
+            problems.append(f"{source}: source_language: {exc}")
     sources = _language_list(raw, "sources", source, problems, allow_sets=True)
     if sources and "source_language" in languages and languages["source_language"] not in sources:
         problems.append(f"{source}: source_language {languages['source_language']!r} is not one of sources "
                         f"{sources}. Give only `sources` (the first one is the primary source).")
-    targets = []
-    for i, value in enumerate(raw.get("target_languages") or []):
+    targets = _language_list(raw, "target_languages", source, problems)
+    task_spec = None
+    if not task_problems:
+        problems.extend(check_task(task, sources or [languages.get("source_language", "eng_Latn")], targets,
+                                   f"{source}: task"))
         try:
-            targets.append(resolve_language(str(value)).code)
-        except LanguageError as exc:
-            problems.append(f"{source}: target_languages[{i}]: {exc}")
+            task_spec = resolve_task(task)
+        except PGTError:  # an unknown task or task type: already reported by check_task
+            task_spec = None
+    qa = task_spec is not None and task_spec.type == "generative_qa"
 
-    setups: dict[str, SetupConfig] = {}
-    setups_raw = raw.get("setups") or {}
-    if not isinstance(setups_raw, dict):
-        problems.append(f"{source}: setups must be a mapping of name -> setup. Got {type(setups_raw).__name__}.")
-        setups_raw = {}
-    for name, spec in setups_raw.items():
-        where = f"{source}: setups.{name}"
+    setups_ok = isinstance(setups_raw, dict)
+    model = raw.get("model", CompareConfig.model)
+    family: str | None = None
+    if isinstance(model, str):
+        if model not in CATALOG and not Path(model).expanduser().is_dir():
+            problems.append(f"{source}: model {model!r} is neither a catalog name nor an existing folder."
+                            f"{did_you_mean(model, CATALOG)} See `pgt models list`.")
+        else:
+            try:
+                family = model_family_of(model)
+            except ConfigError as exc:
+                problems.append(f"{source}: model: {exc}")
+            if qa:
+                problems.extend(check_qa_model(model, task_spec.name, source))
+    for name, spec in (setups_raw.items() if setups_ok else []):
+        where = f"setups.{name}"
         if not isinstance(spec, dict):
-            problems.append(f"{where} must be a mapping with `adapt` and/or `retrieval`. Got {spec!r}.")
-            continue
-        setup = SetupConfig(**_check_keys(spec, SetupConfig, where, problems))
-        if setup.adapt is None and setup.retrieval is None:
-            problems.append(f"{where} needs `adapt: {{strategy: ...}}`, `retrieval: {{...}}`, or both.")
-        if setup.adapt is not None:
-            params = dict(setup.adapt)
+            continue  # the typed check reported it
+        if qa:  # closed_book (no adapt, no retrieval), ft, rag, ft+rag: evaluation/qa_setups.py
+            setup, _ = validate(SetupConfig, spec, where)
+            if setup is not None:
+                problems.extend(check_qa_setup(f"{source}: {where}", setup, task_spec.name))
+        elif spec.get("generate") is not None:
+            problems.append(f"{source}: {where}.generate: only generative_qa tasks take `generate` (prompt and "
+                            f"decoding); task {task_spec.name if task_spec else '?'!r} is not one. Remove it.")
+        if spec.get("adapt") is None and spec.get("retrieval") is None and not qa:
+            problems.append(f"{source}: {where} needs `adapt: {{strategy: ...}}`, `retrieval: {{...}}`, or both.")
+        adapt = spec.get("adapt")
+        if isinstance(adapt, dict) and name not in references:
+            params = dict(adapt)
             strategy = params.pop("strategy", None)
             if strategy is None:
-                problems.append(f"{where}.adapt: missing required key 'strategy' (one of {', '.join(STRATEGIES)}).")
-            elif strategy not in STRATEGIES:
-                problems.append(f"{where}.adapt.strategy: unknown strategy {strategy!r}."
+                problems.append(f"{source}: {where}.adapt: missing required key 'strategy' (one of "
+                                f"{', '.join(STRATEGIES)}).")
+            elif not isinstance(strategy, str) or strategy not in STRATEGIES:
+                problems.append(f"{source}: {where}.adapt.strategy: unknown strategy {strategy!r}."
                                 f"{did_you_mean(str(strategy), STRATEGIES)} Known: {', '.join(STRATEGIES)}.")
+            elif task_spec is not None and strategy not in task_spec.allowed_strategies(STRATEGIES):
+                problems.append(f"{source}: {where}.adapt.strategy: {strategy!r} does not fit task "
+                                f"{task_spec.name!r} ({task_spec.type}). Strategies for it: "
+                                f"{', '.join(task_spec.allowed_strategies(STRATEGIES)) or '(none)'}.")
             else:
+                cls = STRATEGIES.get(strategy)
                 try:
-                    config_from_dict(STRATEGIES.get(strategy).config_class, params, f"{where}.adapt")
-                except (PGTError, TypeError) as exc:
-                    problems.append(str(exc))
-        if setup.retrieval is not None:
-            try:
-                config_from_dict(RetrievalConfig, dict(setup.retrieval), f"{where}.retrieval")
-            except (PGTError, TypeError) as exc:
-                problems.append(str(exc))
-        _check_resources(setup.resources, f"{where}.resources", problems)
-        if setup.combine_weight is not None and not 0.0 <= float(setup.combine_weight) <= 1.0:
-            problems.append(f"{where}.combine_weight must be in [0, 1]. Got {setup.combine_weight!r}.")
-        setups[str(name)] = setup
-
-    model = str(raw.get("model", CompareConfig.model))
-    from polyglot_transfer.models.catalog import CATALOG
-
-    if model not in CATALOG and not Path(model).expanduser().is_dir():
-        problems.append(f"{source}: model {model!r} is neither a catalog name nor an existing folder."
-                        f"{did_you_mean(model, CATALOG)} See `pgt models list`.")
+                    config_from_dict(cls.config_class, params, f"{where}.adapt")
+                except (PGTError, TypeError, ValueError) as exc:
+                    problems += [f"{source}: {p}" for p in _split_problems(exc)]
+                declared = getattr(cls, "model_families", None) or getattr(cls, "families", None)
+                supported = set(declared or ())
+                if family is not None and declared is not None and family not in supported:
+                    problems.append(
+                        f"{source}: {where}.adapt.strategy: {strategy!r} does not support {family} models "
+                        f"(model: {model}); it supports {', '.join(sorted(supported))} models. Pick a model of "
+                        "that kind or another strategy (`pgt ls strategies`).")
+        retrieval = spec.get("retrieval")
+        if retrieval is not None and task_spec is not None and not task_spec.task_type.retrieval:
+            problems.append(f"{source}: {where}.retrieval: task {task_spec.name!r} ({task_spec.type}) has no "
+                            "retrieval setups (a vote of retrieved neighbours does not tag tokens). Allowed: `adapt` "
+                            f"with strategy {', '.join(task_spec.allowed_strategies(STRATEGIES)) or '(none)'}.")
+        elif isinstance(retrieval, dict) and not qa:
+            _, retrieval_problems = validate(RetrievalConfig, retrieval, f"{where}.retrieval")
+            problems += [f"{source}: {p}" for p in retrieval_problems]
 
     baseline = raw.get("baseline")
-    if baseline is not None and baseline not in setups:
-        problems.append(f"{source}: baseline {baseline!r} is not one of the setups.{did_you_mean(str(baseline), setups)}")
-    for metric in raw.get("metrics") or []:
-        if metric not in METRICS:
-            problems.append(f"{source}: metrics: unknown metric {metric!r}.{did_you_mean(str(metric), METRICS)}")
-    seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        problems.append(f"{source}: seeds must be a non-empty list of ints, e.g. [0, 1, 2]. Got {seeds!r}.")
-    boot_raw = raw.get("bootstrap") or {}
-    boot = BootstrapConfig(**_check_keys(boot_raw, BootstrapConfig, f"{source}: bootstrap", problems)) if isinstance(boot_raw, dict) else BootstrapConfig()
-    if not isinstance(boot.n_resamples, int) or boot.n_resamples < 100:
-        problems.append(f"{source}: bootstrap.n_resamples must be an int >= 100. Got {boot.n_resamples!r}.")
-    if not isinstance(boot.alpha, float) or not 0 < boot.alpha < 0.5:
-        problems.append(f"{source}: bootstrap.alpha must be a float in (0, 0.5). Got {boot.alpha!r}.")
-    threads = raw.get("threads")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        problems.append(f"{source}: threads must be an int >= 1. Got {threads!r}.")
-    backend = raw.get("backend", "local")
-    if backend not in BACKENDS:
-        problems.append(f"{source}: backend {backend!r} is unknown.{did_you_mean(str(backend), BACKENDS)} "
-                        f"Expected one of: {', '.join(BACKENDS)}.")
-    elif backend == "ray":
+    if baseline is not None and setups_ok and baseline not in setups_raw:
+        problems.append(f"{source}: baseline {baseline!r} is not one of the setups."
+                        f"{did_you_mean(str(baseline), map(str, setups_raw))} Setups: "
+                        f"{', '.join(map(str, setups_raw))}.")
+    metrics = raw.get("metrics")
+    for i, metric in enumerate(metrics if isinstance(metrics, list) else []):
+        if isinstance(metric, str) and metric not in METRICS:
+            problems.append(f"{source}: metrics[{i}]: unknown metric {metric!r}.{did_you_mean(metric, METRICS)} "
+                            f"Known: {', '.join(METRICS)}.")
+        elif task_spec is not None and isinstance(metric, str) and metric not in task_spec.allowed_metrics:
+            problems.append(f"{source}: metrics[{i}]: {metric!r} does not score task {task_spec.name!r} "
+                            f"({task_spec.type}). Metrics for it: {', '.join(task_spec.allowed_metrics)}.")
+        elif metric in metrics[:i]:
+            problems.append(f"{source}: metrics[{i}]: {metric!r} is listed twice. List each metric once.")
+    # names become folder names in the run folder (runs/NAME, cells/.../SETUP/): no paths, no clashes
+    for where, value in [("name", raw.get("name"))] + [("setups", n) for n in (setups_raw if setups_ok else [])]:
+        if isinstance(value, str) and (value.strip() in (".", "..") or any(c in value for c in "/\\\0")
+                                       or value != value.strip()):
+            problems.append(f"{source}: {where}: {value!r} cannot be used as a folder name (no '/', '\\', '.', '..' "
+                            "or surrounding spaces). Use letters, digits, '-', '_', '+'.")
+    seeds = raw.get("seeds")
+    if isinstance(seeds, list):
+        for i, seed in enumerate(seeds):
+            if seed in seeds[:i] and isinstance(seed, int):
+                problems.append(f"{source}: seeds[{i}]: seed {seed} is listed twice. List each seed once.")
+    if raw.get("backend") == "ray":
         import importlib.util
 
         if importlib.util.find_spec("ray") is None:
             problems.append(f"{source}: backend 'ray' needs the ray package, which is not installed. "
                             "Install it with `pip install 'polyglot-transfer[ray]'` or use backend: local.")
-    workers = raw.get("workers", 2)
-    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 1024:
-        problems.append(f"{source}: workers must be an int in [1, 1024]. Got {workers!r} instead.")
+    for name, spec in (setups_raw.items() if setups_ok else []):
+        if isinstance(spec, dict):
+            _check_resources(spec.get("resources"), f"{source}: setups.{name}.resources", problems)
     _check_resources(raw.get("resources"), f"{source}: resources", problems)
     ray_address = raw.get("ray_address")
     if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
         problems.append(f"{source}: ray_address must be a Ray cluster address such as ray://head:10001, "
                         f"127.0.0.1:6379 or auto. Got {ray_address!r}.")
-    for key in ("forgetting", "diagnostics"):
-        if key in raw and not isinstance(raw[key], bool):
-            problems.append(f"{source}: {key} must be true or false. Got {raw[key]!r}.")
-    if problems:
+    if problems or typed_config is None:
         return None, problems
-    config = CompareConfig(
-        name=str(raw["name"]),
-        task=task,
-        setups=setups,
-        target_languages=targets,
-        model=model,
-        source_language=(sources or [languages.get("source_language", "eng_Latn")])[0],
-        sources=sources or [languages.get("source_language", "eng_Latn")],
-        seeds=seeds,
-        baseline=baseline,
-        metrics=list(raw.get("metrics") or ["accuracy", "macro_f1"]),
-        bootstrap=boot,
-        output_dir=raw.get("output_dir"),
-        threads=threads,
-        backend=backend,
-        workers=workers,
-        ray_address=ray_address,
-        resources=raw.get("resources"),
-        forgetting=raw.get("forgetting", True),
-        diagnostics=raw.get("diagnostics", True),
-    )
-    return config, []
-
-
-def validate_config(path: str | os.PathLike, overrides: list[str] | None = None) -> list[str]:
-    """Every problem in a config file, without loading a model (empty list: valid)."""
-    try:
-        raw = read_config_file(path, overrides)
-    except ConfigError as exc:
-        return [str(exc)]
-    return build_config(raw, source=str(path))[1]
+    primary = sources or [languages.get("source_language", "eng_Latn")]
+    metrics_used = list(raw["metrics"]) if raw.get("metrics") else list(task_spec.default_metrics)
+    return dataclasses.replace(typed_config, target_languages=targets, source_language=primary[0],
+                               sources=primary, name=str(typed_config.name), metrics=metrics_used), []
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> CompareConfig:
-    """Read, override and validate a config; ConfigError listing every problem when invalid."""
+    """Read, override and build a config (types, ranges, cross-key checks); ConfigError listing every problem.
+
+    `pgt validate` and `pgt compare` add the checks of the data files and the run folder
+    (:func:`polyglot_transfer.evaluation.validate.load_checked_config`).
+    """
     config, problems = build_config(read_config_file(path, overrides), source=str(path))
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {path}:\n- " + "\n- ".join(problems))

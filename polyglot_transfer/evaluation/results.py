@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from polyglot_transfer.errors import DataError
@@ -32,6 +33,7 @@ from polyglot_transfer.evaluation.run_folder import (
     model_dir,
     trains_encoder,
 )
+from polyglot_transfer.evaluation.qa_setups import describe_qa_setup, qa_view
 from polyglot_transfer.evaluation.task_data import TaskData
 
 SCHEMA_VERSION = 1
@@ -71,26 +73,60 @@ def _verdict(delta: float, p_adjusted: float, alpha: float) -> str:
     return "tie"
 
 
-def _records(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dict[str, Any]]:
+def _scored_metrics(config: CompareConfig, data: TaskData) -> list[tuple[str, Any]]:
+    """(record name, metric) for the config's metrics, plus the per-type metric of a task that has one
+    (NER: entity_f1:PER, entity_f1:LOC, ...: one record per entity type of the tag set)."""
+    out = [(name, get_metric(name)) for name in config.metrics]
+    per_type = data.task.task_type.per_type_metric if data.task is not None else None
+    if per_type:
+        from polyglot_transfer.measure.ner import entity_types
+
+        out += [(f"{per_type}:{kind}", get_metric(per_type, entity_type=kind)) for kind in entity_types(data.labels)]
+    return out
+
+
+View = Callable[[str, Any, dict[str, Any]], "tuple[Any, list, list, bool] | None"]
+
+
+def _plain_view(metric_name: str, metric: Any, run: dict[str, Any]) -> tuple[Any, list, list, bool]:
+    """How a metric reads a cell: (metric, y_true, y_pred, paired); None where it does not apply."""
+    return metric, run["y_true"], run["y_pred"], True
+
+
+def _qa_view(metric_name: str, metric: Any, run: dict[str, Any]) -> tuple[Any, list, list, bool] | None:
+    return qa_view(metric_name, run)
+
+
+def _view_of(data: TaskData | None) -> View:
+    return _qa_view if data is not None and data.type == "generative_qa" else _plain_view
+
+
+def _records(config: CompareConfig, cells: Cells, labels: list[str],
+             metrics: list[tuple[str, Any]] | None = None, view: View = _plain_view) -> list[dict[str, Any]]:
     boot = config.bootstrap
     records = []
+    metrics = metrics if metrics is not None else [(name, get_metric(name)) for name in config.metrics]
     for (setup, source, lang), runs in cells.items():
-        for metric_name in config.metrics:
-            metric = get_metric(metric_name)
+        for metric_name, metric in metrics:
+            views = [view(metric_name, metric, r) for r in runs]
+            if any(v is None for v in views):  # e.g. gold-passage recall of a setup that retrieves nothing
+                continue
+            scored = views[0][0]
             if len(runs) == 1:
-                ci = bootstrap_ci(metric, runs[0]["y_true"], runs[0]["y_pred"], labels,
+                ci = bootstrap_ci(scored, views[0][1], views[0][2], labels,
                                   n_resamples=boot.n_resamples, alpha=boot.alpha, seed=0)
             else:
-                ci = bootstrap_ci_over_seeds(metric, [(r["y_true"], r["y_pred"]) for r in runs], labels,
+                ci = bootstrap_ci_over_seeds(scored, [(v[1], v[2]) for v in views], labels,
                                              n_resamples=boot.n_resamples, alpha=boot.alpha, seed=0)
             records.append({"setup": setup, "source": source, "language": lang, "metric": metric_name,
-                            "value": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n": len(runs[0]["y_true"]),
+                            "value": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n": len(views[0][1]),
                             "seed": runs[0]["seed"] if len(runs) == 1 else None,
                             "seeds": [r["seed"] for r in runs]})
     return records
 
 
-def _comparisons(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dict[str, Any]]:
+def _comparisons(config: CompareConfig, cells: Cells, labels: list[str],
+                 view: View = _plain_view) -> list[dict[str, Any]]:
     """Each setup vs the baseline (same source), per target and metric; Holm across targets.
 
     Predictions of several seeds are paired seed by seed (concatenated). macro-F1 and other metrics use
@@ -109,10 +145,13 @@ def _comparisons(config: CompareConfig, cells: Cells, labels: list[str]) -> list
                 metric = get_metric(metric_name)
                 rows = []
                 for lang in config.target_languages:
-                    a, b = cells[setup, source, lang], cells[config.baseline, source, lang]
-                    y_true = [y for r in a for y in r["y_true"]]
-                    pred_a, pred_b = [y for r in a for y in r["y_pred"]], [y for r in b for y in r["y_pred"]]
-                    test = paired_bootstrap_test(metric, y_true, pred_a, pred_b, labels,
+                    va = [view(metric_name, metric, r) for r in cells[setup, source, lang]]
+                    vb = [view(metric_name, metric, r) for r in cells[config.baseline, source, lang]]
+                    if any(v is None or not v[3] for v in va + vb):  # not scored, or no shared gold to pair on
+                        continue
+                    y_true = [y for v in va for y in v[1]]
+                    pred_a, pred_b = [y for v in va for y in v[2]], [y for v in vb for y in v[2]]
+                    test = paired_bootstrap_test(va[0][0], y_true, pred_a, pred_b, labels,
                                                  n_resamples=boot.n_resamples, seed=0, alpha=boot.alpha)
                     row = {"setup": setup, "baseline": config.baseline, "source": source, "language": lang,
                            "metric": metric_name, "delta": test.delta, "ci_low": test.low, "ci_high": test.high,
@@ -169,6 +208,27 @@ def build_transfer_matrix(config: CompareConfig, records: list[dict[str, Any]],
             "baseline": config.baseline, "alpha": config.bootstrap.alpha, "setups": setups}
 
 
+def qa_examples(config: CompareConfig, cells: Cells, per_language: int = 3) -> list[dict[str, Any]]:
+    """A few questions per target (first seed, primary source): gold answers and each setup's answer, and
+    whether the gold passage was among the passages each retrieval setup showed the generator."""
+    out = []
+    source, seed = config.sources[0], config.seeds[0]
+    for lang in config.target_languages:
+        runs = {setup: next((r for r in cells[setup, source, lang] if r["seed"] == seed), None) for setup in config.setups}
+        first = next((r for r in runs.values() if r is not None), None)
+        if first is None:
+            continue
+        for i, qid in enumerate(first["ids"][:per_language]):
+            retrieved = {}
+            for setup, r in runs.items():
+                if r is not None and r.get("seen_doc_ids") is not None:
+                    retrieved[setup] = bool(set(r["gold_doc_ids"][i]) & set(r["seen_doc_ids"][i]))
+            out.append({"language": lang, "id": qid, "question": first["questions"][i], "gold": first["y_true"][i],
+                        "answers": {setup: (r["y_pred"][i] if r is not None else None) for setup, r in runs.items()},
+                        "gold_retrieved": retrieved})
+    return out
+
+
 def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
     """One row per (setup that trains the encoder, source): before / after / drop, mean over seeds."""
 
@@ -205,9 +265,11 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
     boot = config.bootstrap
     cells = _read_cells(run_dir, config)
     labels = data.labels
-    records = _records(config, cells, labels)
-    comparisons = _comparisons(config, cells, labels)
-    primary = PRIMARY_METRIC if PRIMARY_METRIC in config.metrics else config.metrics[0]
+    view = _view_of(data)
+    records = _records(config, cells, labels, _scored_metrics(config, data), view)
+    comparisons = _comparisons(config, cells, labels, view)
+    wanted = data.task.primary_metric if data.task is not None else PRIMARY_METRIC
+    primary = wanted if wanted in config.metrics else config.metrics[0]
     summary = []
     for setup in config.setups:
         for source in config.sources:
@@ -228,12 +290,13 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
         "run": {"name": config.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "run_dir": str(run_dir), "duration_s": duration_s, "ci_level": 1 - boot.alpha,
                 "n_resamples": boot.n_resamples},
-        "task": {"name": data.name, "type": "classification", "labels": labels,
+        "task": {"name": data.name, "type": data.type, "labels": labels,
                  "n_train": len(data.train), "n_train_per_source": {s: len(d) for s, d in data.trains.items()}},
         "source_languages": list(config.sources),
         "languages": [{"code": lang, "name": resolve_language(lang).name, "resource": data.resource.get(lang)}
                       for lang in config.target_languages],
-        "setups": [{"name": name, "description": describe_setup(name, s)} for name, s in config.setups.items()],
+        "setups": [{"name": name, "description": describe_qa_setup(s) if data.type == "generative_qa"
+                    else describe_setup(name, s)} for name, s in config.setups.items()],
         "baseline": config.baseline,
         "primary_metric": primary,
         "records": records,
@@ -242,6 +305,7 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
         "transfer_matrix": build_transfer_matrix(config, records, comparisons, primary),
         "forgetting": _forgetting(config, run_dir),
         "diagnostics": _diagnostics(run_dir),
+        "examples": qa_examples(config, cells) if data.type == "generative_qa" else [],
         "cards": data.cards,
         "environment": env,
     }

@@ -97,6 +97,32 @@ def detect_language(
     return _detect(str(text), resolved, built)
 
 
+def answer_language_flags(
+    answers: Sequence[str], expected_langs: Sequence[str], *, profiles: Profiles | None = None
+) -> list[bool]:
+    """Per answer: is it written in its expected language? (see `answer_language_share` for the rule)."""
+    answers, expected_langs = list(answers), list(expected_langs)
+    if len(answers) != len(expected_langs):
+        raise DataError(
+            f"answer_language_share got {len(answers)} answers and {len(expected_langs)} expected languages; "
+            "pass one expected language per answer."
+        )
+    built = _built_profiles(profiles)
+    profiled = _resolve_all(built)
+    flags = []
+    for answer, expected_code in zip(answers, expected_langs):
+        expected = resolve_language(expected_code)
+        if script_of_text(str(answer)) != expected.script:
+            flags.append(False)
+            continue
+        rivals = [c for c in profiled if c.script == expected.script and c.code != expected.code]
+        if rivals and expected.code in built:
+            flags.append(_detect(str(answer), [expected, *rivals], built) == expected.code)
+        else:
+            flags.append(True)
+    return flags
+
+
 def answer_language_share(
     answers: Sequence[str], expected_langs: Sequence[str], *, profiles: Profiles | None = None
 ) -> float:
@@ -106,24 +132,7 @@ def answer_language_share(
     other languages of that script, the trigram detector picks the expected language among them.
     Empty answers (no letters) count as wrong.
     """
-    answers, expected_langs = list(answers), list(expected_langs)
-    if len(answers) != len(expected_langs):
-        raise DataError(
-            f"answer_language_share got {len(answers)} answers and {len(expected_langs)} expected languages; "
-            "pass one expected language per answer."
-        )
-    if not answers:
+    flags = answer_language_flags(answers, expected_langs, profiles=profiles)
+    if not flags:
         raise DataError("answer_language_share got no answers; pass at least one answer.")
-    built = _built_profiles(profiles)
-    profiled = _resolve_all(built)
-    right = 0
-    for answer, expected_code in zip(answers, expected_langs):
-        expected = resolve_language(expected_code)
-        if script_of_text(str(answer)) != expected.script:
-            continue
-        rivals = [c for c in profiled if c.script == expected.script and c.code != expected.code]
-        if rivals and expected.code in built:
-            right += _detect(str(answer), [expected, *rivals], built) == expected.code
-        else:
-            right += 1
-    return right / len(answers)
+    return sum(flags) / len(flags)

