@@ -20,7 +20,7 @@ import numpy as np
 import regex
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.retrieval.faiss_index import check_filter, metadata_matches
+from polyglot_transfer.retrieval.faiss_index import metadata_matches, resolve_filter
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class BM25Index:
         model = self._fit()
         mask = None
         if where is not None:
-            check_filter(where)
+            where = resolve_filter(where, self._metas)
             mask = np.array([metadata_matches(m, where) for m in self._metas], dtype=bool)
         out = []
         for query in queries:

@@ -6,40 +6,60 @@ recipes that cannot remove vectors (HNSW) keep the old slot as a tombstone that 
 
 On disk an index is a folder::
 
-    <folder>/CURRENT             name of the live version (replaced atomically)
+    <folder>/CURRENT             "<live version> <sha256 of its manifest.json>" (replaced atomically)
     <folder>/v-<stamp>/          index.faiss, docstore.jsonl, manifest.json
     <folder>/.lock               serialises writers (see add_to_saved_index)
 
 `docstore.jsonl` holds one document per line (id, slot, key, text, metadata); `manifest.json` the
-embedder identity, dimension, metric, recipe, search parameters, the sha256 of both files and library
-versions. A save writes a complete new version, then points CURRENT at it, so a kill at any moment
-leaves the previous version loadable. Loading verifies checksums and the embedder. Folders written by
-format 1 (the three files directly in the folder) are still read.
+embedder identity, dimension, metric, recipe, search parameters (and how they were tuned), the sha256
+of both files and library versions. The manifest is itself checked from outside: CURRENT names its
+sha256, and it must list every file the format needs. A save writes a complete new version, then
+points CURRENT at it, so a kill at any moment leaves the previous version loadable; the previous
+`KEEP_VERSIONS` versions are kept, and a reader whose version disappears under it (or is half
+replaced) retries on the new CURRENT, so readers see the old or the new index, never an error.
+CURRENT must name a version folder inside the index folder (no `..`, no absolute path, no symlink).
+Folders written by format 1 (the three files directly in the folder) are still read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from polyglot_transfer.errors import ConfigError, DataError, IntegrityError, UnsupportedError, did_you_mean
+from polyglot_transfer.errors import (
+    ConfigError,
+    DataError,
+    IntegrityError,
+    LanguageError,
+    UnsupportedError,
+    did_you_mean,
+)
 from polyglot_transfer.fileio import atomic_write_text, file_lock, sha256_file
+from polyglot_transfer.languages import resolve_language
 from polyglot_transfer.retrieval.recipes import choose_recipe, min_training_size, recommended_training_size
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+KEEP_VERSIONS = 3  # the live version and the two before it survive a save (readers may still be loading them)
+LOAD_RETRIES = 50  # a reader retries this often when CURRENT moves under it
+REQUIRED_FILES = ("index.faiss", "docstore.jsonl")
+REQUIRED_KEYS = ("format_version", "dim", "metric", "recipe", "next_id", "embedder", "files")
+_VERSION_NAME = re.compile(r"^v-[0-9]{1,24}(?:-[0-9a-f]{1,32})?$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 METRICS = ("cosine", "ip", "l2")
 DEVICES = ("cpu", "cuda")
 MetadataFilter = dict[str, Any] | Callable[[dict[str, Any]], bool]
@@ -62,6 +82,70 @@ def check_filter(where: Any) -> None:
             f"where must be a dict such as {{'lang': 'yor_Latn'}} or a callable on metadata. "
             f"Got {type(where).__name__} instead."
         )
+
+
+def _canonical_lang(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return resolve_language(value).code
+    except LanguageError:
+        return value
+
+
+def resolve_filter(where: MetadataFilter, metadatas: Iterable[dict[str, Any]]) -> MetadataFilter:
+    """Check a dict filter against the documents' metadata and resolve language aliases.
+
+    Unknown keys are refused (listing the known ones); language values (keys named ``lang`` or ending
+    in ``_lang``) match by canonical code, so ``eng`` or ``English`` finds documents stored as
+    ``eng_Latn``; a value no document has is logged as a warning. Callables pass through unchanged.
+    """
+    check_filter(where)
+    if callable(where) or not where:
+        return where
+    values: dict[str, set[Any]] = {}
+    for meta in metadatas:
+        for key, value in meta.items():
+            try:
+                values.setdefault(key, set()).add(value)
+            except TypeError:  # unhashable (list, dict): kept as a known key
+                values.setdefault(key, set())
+    if not values:
+        return where
+    unknown = [k for k in where if k not in values]
+    if unknown:
+        known = sorted(values)
+        raise ConfigError(
+            f"Unknown metadata key(s) {unknown} in the filter.{did_you_mean(str(unknown[0]), known)} "
+            f"The documents have: {known}."
+        )
+    out: dict[str, Any] = {}
+    for key, wanted in where.items():
+        many = isinstance(wanted, (list, tuple, set))
+        asked = list(wanted) if many else [wanted]
+        if key == "lang" or key.endswith("_lang"):
+            by_code: dict[Any, list[Any]] = {}
+            for v in values[key]:
+                by_code.setdefault(_canonical_lang(v), []).append(v)
+            matched = [v for a in asked for v in by_code.get(_canonical_lang(a), [a])]
+        else:
+            matched = asked
+        if values[key] and not any(m in values[key] for m in matched if _hashable(m)):
+            shown = sorted(map(str, values[key]))
+            logger.warning(
+                "No document has %s=%r, so the filter matches nothing. Values present: %s%s.",
+                key, wanted, shown[:12], " ..." if len(shown) > 12 else "",
+            )
+        out[key] = matched if (many or len(matched) != 1) else matched[0]
+    return out
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def metadata_matches(metadata: dict[str, Any], where: MetadataFilter) -> bool:
@@ -128,6 +212,7 @@ class VectorIndex:
         self.embedder_identity = embedder_identity or {}
         self.expected_size = expected_size
         self.nprobe, self.ef_search = nprobe, ef_search
+        self.tuning: dict[str, Any] | None = None  # how nprobe / ef_search were chosen (see tune)
         self.device = self._resolve_device(device)
         self._docs: dict[int, dict[str, Any]] = {}
         self._key_to_id: dict[str, int] = {}
@@ -214,7 +299,11 @@ class VectorIndex:
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise DataError(f"Expected vectors of shape (n, {self.dim}). Got {vectors.shape} instead.")
+            model = self.embedder_identity.get("model") if self.embedder_identity else None
+            raise DataError(
+                f"Expected vectors of shape (n, {self.dim}){f' from embedder {model!r}' if model else ''}. "
+                f"Got {vectors.shape} instead: embed with the model the index was built with."
+            )
         if not np.isfinite(vectors).all():
             raise DataError("Vectors contain NaN or infinity; check the embedder's output.")
         if self.metric == "cosine":
@@ -269,11 +358,19 @@ class VectorIndex:
         metadatas: Sequence[dict[str, Any]] | None = None,
         *,
         keys: Sequence[str | None] | None = None,
+        embedder: dict[str, Any] | None = None,
     ) -> list[int]:
         """Add documents with their vectors; returns the new stable ids.
 
-        `keys` are optional unique strings (e.g. LangChain ids) to find documents by later.
+        `keys` are optional unique strings (e.g. LangChain ids) to find documents by later. `embedder`
+        is the identity of the embedder that made `vectors` (``Embedder.identity``): refused when it is
+        not the one the index was built with, recorded when the index has none yet.
         """
+        if embedder is not None:
+            if self.embedder_identity:
+                check_embedder(self.embedder_identity, embedder, "This index")
+            else:
+                self.embedder_identity = dict(embedder)
         vectors = self._prepare(vectors)
         n = len(vectors)
         if len(texts) != n or (metadatas is not None and len(metadatas) != n) or (keys is not None and len(keys) != n):
@@ -389,7 +486,7 @@ class VectorIndex:
 
     # -- searching ------------------------------------------------------------------------------
     def _allowed_ids(self, where: MetadataFilter) -> list[int]:
-        check_filter(where)
+        where = resolve_filter(where, (d["metadata"] for d in self._docs.values()))
         return [i for i, d in self._docs.items() if metadata_matches(d["metadata"], where)]
 
     def _params(self, sel: Any, *, exhaustive: bool = False) -> Any:
@@ -501,8 +598,25 @@ class VectorIndex:
         with file_lock(folder / ".lock"):
             return self._save_locked(folder)
 
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "dim": self.dim,
+            "metric": self.metric,
+            "recipe": self.recipe,
+            "count": len(self._docs),
+            "next_id": self._next_id,
+            "next_slot": self._next_slot,
+            "tombstones": sorted(self._tombstones),
+            "nprobe": self.nprobe,
+            "ef_search": self.ef_search,
+            "tuning": self.tuning,
+            "embedder": self.embedder_identity,
+        }
+
     def _save_locked(self, folder: Path) -> Path:
         faiss = _faiss()
+        refuse_orphan_layout(folder, "save into")
         if self._index is None:
             self._build(choose_recipe(self.expected_size or 0, self.dim))
         name = f"v-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
@@ -516,69 +630,143 @@ class VectorIndex:
                 f.flush()
                 os.fsync(f.fileno())
             manifest = {
-                "format_version": FORMAT_VERSION,
-                "dim": self.dim,
-                "metric": self.metric,
-                "recipe": self.recipe,
-                "count": len(self._docs),
-                "next_id": self._next_id,
-                "next_slot": self._next_slot,
-                "tombstones": sorted(self._tombstones),
-                "nprobe": self.nprobe,
-                "ef_search": self.ef_search,
-                "embedder": self.embedder_identity,
-                "files": {fn: sha256_file(stage / fn) for fn in ("index.faiss", "docstore.jsonl")},
+                **self._manifest(),
+                "files": {fn: sha256_file(stage / fn) for fn in REQUIRED_FILES},
                 "versions": {"faiss": faiss.__version__},
             }
-            atomic_write_text(stage / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+            manifest_text = json.dumps(manifest, indent=2, ensure_ascii=False)
+            atomic_write_text(stage / "manifest.json", manifest_text)
             _fsync_dir(stage)
             os.rename(stage, folder / name)
             _fsync_dir(folder)
-            atomic_write_text(folder / "CURRENT", name + "\n")
+            digest = hashlib.sha256(manifest_text.encode("utf-8")).hexdigest()
+            atomic_write_text(folder / "CURRENT", f"{name} {digest}\n")
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
-        # Older versions, leftovers of killed saves and format-1 files are no longer referenced.
-        for old in folder.iterdir():
-            if old.name != name and (old.name.startswith("v-") or old.name.endswith(".partial")):
-                shutil.rmtree(old, ignore_errors=True)
+        # Leftovers of killed saves, format-1 files and versions older than the last KEEP_VERSIONS go; the
+        # kept ones serve readers that started loading before this save (they also retry on a CURRENT change).
+        versions = sorted(p.name for p in folder.iterdir() if _VERSION_NAME.match(p.name) and p.is_dir())
+        for old in versions[:-KEEP_VERSIONS]:
+            if old != name:
+                shutil.rmtree(folder / old, ignore_errors=True)
+        for debris in folder.glob(".v-*.partial"):
+            shutil.rmtree(debris, ignore_errors=True)
         for legacy in ("index.faiss", "docstore.jsonl", "manifest.json"):
             (folder / legacy).unlink(missing_ok=True)
         return folder
 
     @staticmethod
-    def _live_version(folder: Path) -> Path:
+    def _read_current(folder: Path) -> tuple[Path, str | None] | None:
+        """(live version folder, manifest sha256 or None for pre-format-3 CURRENT) or None without CURRENT."""
         current = folder / "CURRENT"
-        if current.is_file():
-            name = current.read_text(encoding="utf-8").strip()
-            if not name.startswith("v-") or "/" in name or not (folder / name).is_dir():
-                raise IntegrityError(
-                    f"{current} names version {name!r}, which is not in {folder}: the folder was modified by hand. "
-                    "Rebuild the index."
-                )
-            return folder / name
-        if (folder / "manifest.json").is_file():
-            return folder  # format 1
-        raise DataError(f"{folder} is not an index folder (no CURRENT or manifest.json). Build one with `pgt index build`.")
+        try:
+            raw = current.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"{current} cannot be read ({exc}). Rebuild the index with `pgt index build`.") from None
+        parts = raw.split()
+        name = parts[0] if parts else ""
+        digest = parts[1] if len(parts) == 2 else None
+        if len(parts) not in (1, 2) or not _VERSION_NAME.match(name) or (digest is not None and not _SHA256.match(digest)):
+            raise IntegrityError(
+                f"{current} holds {raw.strip()[:120]!r}; expected '<version> <sha256>' naming a v-... folder inside "
+                f"{folder}: the folder was modified by hand. Rebuild the index with `pgt index build`."
+            )
+        live = folder / name
+        if live.is_symlink() or not live.is_dir() or live.resolve().parent != folder.resolve():
+            raise IntegrityError(
+                f"{current} names version {name!r}, which is not a folder inside {folder}: the folder was modified by "
+                "hand or a writer is mid-save. Rebuild the index if this persists."
+            )
+        return live, digest
+
+    @classmethod
+    def read_manifest(cls, folder: str | Path) -> tuple[Path, dict[str, Any]]:
+        """(live version folder, its verified manifest): CURRENT's hash, required keys and files; no vectors read."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"{folder} is not an index folder (it does not exist or is not a folder). "
+                            "Build one with `pgt index build`.")
+        found = cls._read_current(folder)
+        if found is None:
+            refuse_orphan_layout(folder, "read")
+            if not (folder / "manifest.json").is_file():
+                raise DataError(f"{folder} is not an index folder (no CURRENT or manifest.json). "
+                                "Build one with `pgt index build`.")
+            live, digest = folder, None  # format 1
+        else:
+            live, digest = found
+        path = live / "manifest.json"
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(f"{live} has no manifest.json: the index folder is damaged. Rebuild it.") from None
+        if digest is not None and hashlib.sha256(raw).hexdigest() != digest:
+            raise IntegrityError(
+                f"{path} does not match the sha256 that {folder / 'CURRENT'} names for it: the manifest was modified "
+                "or damaged. Rebuild the index with `pgt index build`."
+            )
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IntegrityError(f"{path} is corrupt ({exc}). Rebuild the index with `pgt index build`.") from None
+        if not isinstance(manifest, dict):
+            raise IntegrityError(f"{path} holds a {type(manifest).__name__}, not a JSON object. Rebuild the index.")
+        missing = [k for k in REQUIRED_KEYS if k not in manifest]
+        if missing:
+            raise IntegrityError(f"{path} lacks the key(s) {missing} every index manifest has (expected {list(REQUIRED_KEYS)}): "
+                                 "the manifest was modified or damaged. Rebuild the index with `pgt index build`.")
+        if manifest["format_version"] not in READABLE_FORMATS:
+            raise IntegrityError(
+                f"{folder} has index format {manifest['format_version']!r}; this version reads {READABLE_FORMATS}."
+            )
+        if digest is None and manifest["format_version"] >= 3:
+            raise IntegrityError(f"{folder / 'CURRENT'} does not name the sha256 of {path}, which format 3 requires: "
+                                 "the folder was modified by hand. Rebuild the index with `pgt index build`.")
+        files = manifest["files"]
+        if not isinstance(files, dict) or any(f not in files for f in REQUIRED_FILES):
+            raise IntegrityError(
+                f"{path} lists files {sorted(files) if isinstance(files, dict) else files!r}; an index manifest must "
+                f"list the sha256 of {list(REQUIRED_FILES)}. Rebuild the index with `pgt index build`."
+            )
+        if not isinstance(manifest["embedder"], dict):
+            raise IntegrityError(f"{path}: 'embedder' must be an object, got {manifest['embedder']!r}. Rebuild the index.")
+        return live, manifest
+
+    @staticmethod
+    def _live_version(folder: Path) -> Path:
+        return VectorIndex.read_manifest(folder)[0]
 
     @classmethod
     def load(
         cls, folder: str | Path, *, expected_embedder: dict[str, Any] | None = None, device: str = "cpu"
     ) -> VectorIndex:
-        """Load a saved index, refusing tampered files and indexes built by another embedder."""
-        faiss = _faiss()
+        """Load a saved index, refusing tampered files and indexes built by another embedder.
+
+        A writer may replace the version while this reads it; then the read is retried on the new
+        CURRENT (up to `LOAD_RETRIES` times), so a reader gets the old or the new index, never an error.
+        """
         folder = Path(folder)
-        live = cls._live_version(folder)
-        try:
-            manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise IntegrityError(f"{live} has no manifest.json: the index folder is damaged. Rebuild it.") from None
-        except json.JSONDecodeError as exc:
-            raise IntegrityError(f"{live / 'manifest.json'} is corrupt: {exc}.") from None
-        if manifest.get("format_version") not in READABLE_FORMATS:
-            raise IntegrityError(
-                f"{folder} has index format {manifest.get('format_version')!r}; this version reads {READABLE_FORMATS}."
-            )
+        for attempt in range(LOAD_RETRIES):
+            before = _current_text(folder)
+            try:
+                return cls._load_once(folder, expected_embedder=expected_embedder, device=device)
+            except (IntegrityError, OSError, RuntimeError) as exc:
+                if attempt + 1 == LOAD_RETRIES or _current_text(folder) == before:
+                    if isinstance(exc, IntegrityError):
+                        raise
+                    raise IntegrityError(f"{folder}: the live version cannot be read ({exc}). Rebuild the index.") from None
+                logger.debug("VectorIndex.load: %s changed while loading (%s); retrying.", folder, exc)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_once(
+        cls, folder: Path, *, expected_embedder: dict[str, Any] | None, device: str
+    ) -> VectorIndex:
+        faiss = _faiss()
+        live, manifest = cls.read_manifest(folder)
         for name, digest in manifest["files"].items():
             path = live / name
             if not path.is_file() or sha256_file(path) != digest:
@@ -587,20 +775,13 @@ class VectorIndex:
                     "Rebuild it with `pgt index build`."
                 )
         if expected_embedder is not None:
-            check = ("model", "weights_sha256", "passage_prompt", "dim")
-            built = {k: manifest["embedder"].get(k) for k in check}
-            wanted = {k: expected_embedder.get(k) for k in check}
-            if built != wanted:
-                raise IntegrityError(
-                    f"{folder} was built with embedder {built['model']!r} ({built}); you are querying it with "
-                    f"{wanted['model']!r} ({wanted}). Vectors from different embedders are not comparable: "
-                    "rebuild the index with this embedder."
-                )
+            check_embedder(manifest["embedder"], expected_embedder, str(folder))
         self = cls.__new__(cls)
         self.dim, self.metric, self.recipe = manifest["dim"], manifest["metric"], manifest["recipe"]
         self.embedder_identity = manifest["embedder"]
         self.expected_size = None
         self.nprobe, self.ef_search = manifest.get("nprobe"), manifest.get("ef_search")
+        self.tuning = manifest.get("tuning")
         self.device = cls._resolve_device(device)
         self._gpu_index = None
         self._index = faiss.read_index(str(live / "index.faiss"))
@@ -621,13 +802,52 @@ class VectorIndex:
         self._next_id = manifest["next_id"]
         self._next_slot = manifest.get("next_slot", self._next_id)
         self._tombstones = set(manifest.get("tombstones", []))
-        if self._index.ntotal != len(self._docs) + len(self._tombstones):
+        if self._index.ntotal != len(self._docs) + len(self._tombstones) or self._index.d != self.dim:
             raise IntegrityError(
-                f"{folder}: index holds {self._index.ntotal} vectors but {len(self._docs)} documents "
-                f"and {len(self._tombstones)} tombstones."
+                f"{folder}: index.faiss holds {self._index.ntotal} vectors of dim {self._index.d} but the docstore "
+                f"{len(self._docs)} documents and {len(self._tombstones)} tombstones (manifest dim {self.dim})."
             )
         self._apply_search_params()
         return self
+
+
+def _current_text(folder: Path) -> str | None:
+    try:
+        return (folder / "CURRENT").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+EMBEDDER_CHECK = ("model", "weights_sha256", "passage_prompt", "dim")
+
+
+def check_embedder(built: dict[str, Any], wanted: dict[str, Any], where: str) -> None:
+    """Refuse vectors or queries from an embedder other than the one an index was built with."""
+    b = {k: built.get(k) for k in EMBEDDER_CHECK}
+    w = {k: wanted.get(k) for k in EMBEDDER_CHECK}
+    if b != w:
+        raise IntegrityError(
+            f"{where} was built with embedder {b['model']!r} ({b}); you are using it with {w['model']!r} ({w}). "
+            "Vectors from different embedders are not comparable: use the embedder the index was built with, "
+            "or rebuild the index with this one."
+        )
+
+
+def refuse_orphan_layout(folder: Path, action: str) -> None:
+    """Refuse to touch a folder that holds index versions (or format-1 files) but no CURRENT naming one.
+
+    Writing there would start an empty index and the save would delete the versions: all documents lost.
+    """
+    if (folder / "CURRENT").exists() or (folder / "manifest.json").is_file():
+        return
+    versions = sorted(p.name for p in folder.glob("v-*") if p.is_dir()) if folder.is_dir() else []
+    legacy = [n for n in REQUIRED_FILES if (folder / n).exists()]
+    if versions or legacy:
+        raise IntegrityError(
+            f"Refusing to {action} {folder}: it holds an index layout ({(versions + legacy)[:3]}) but no CURRENT file "
+            "naming the live version, so nothing in it can be verified and a write would replace it. Restore CURRENT "
+            "(or move the folder away) and retry; nothing was changed."
+        )
 
 
 def add_to_saved_index(
@@ -640,24 +860,39 @@ def add_to_saved_index(
     expected_embedder: dict[str, Any] | None = None,
     metric: str = "cosine",
     recipe: str | None = "Flat",
+    retune_growth: float = 2.0,
 ) -> list[int]:
     """Add documents to the index saved in `folder` (created if absent) without losing concurrent writes.
 
     Holds ``<folder>/.lock`` while it loads, adds and saves, so several processes can add to one
-    folder. Returns the new ids.
+    folder. `expected_embedder` (the identity of the embedder that made `vectors`) is required when the
+    saved index records one, and must match it. An approximate index whose corpus grew past
+    `retune_growth` times its size at the last tuning is re-tuned. Returns the new ids.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file, not an index folder. Give a folder path.")
     folder.mkdir(parents=True, exist_ok=True)
     vectors = np.asarray(vectors, dtype=np.float32)
     with file_lock(folder / ".lock"):
-        try:
-            index = VectorIndex.load(folder, expected_embedder=expected_embedder)
-        except DataError:
+        refuse_orphan_layout(folder, "add to")
+        if (folder / "CURRENT").exists() or (folder / "manifest.json").is_file():
+            index = VectorIndex.load(folder)
+            if index.embedder_identity and expected_embedder is None:
+                raise ConfigError(
+                    f"{folder} was built with embedder {index.embedder_identity.get('model')!r}; pass "
+                    "expected_embedder=<that embedder>.identity so vectors of another embedder cannot be added."
+                )
+        else:
             if vectors.ndim != 2:
-                raise DataError(f"Expected vectors of shape (n, dim). Got {vectors.shape} instead.") from None
+                raise DataError(f"Expected vectors of shape (n, dim). Got {vectors.shape} instead.")
             index = VectorIndex(
                 int(vectors.shape[1]), metric=metric, recipe=recipe, embedder_identity=expected_embedder
             )
-        ids = index.add(vectors, texts, metadatas, keys=keys)
+        ids = index.add(vectors, texts, metadatas, keys=keys, embedder=expected_embedder)
+        if index.tuning and len(index) > retune_growth * index.tuning.get("n_vectors", len(index)):
+            from polyglot_transfer.retrieval.tuning import tune_index
+
+            tune_index(index, target=index.tuning.get("target", 0.95), k=index.tuning.get("k", 10))
         index._save_locked(folder)
     return ids

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from polyglot_transfer.errors import ConfigError, did_you_mean
 from polyglot_transfer.retrieval.bm25 import BM25Index
 from polyglot_transfer.retrieval.faiss_index import MetadataFilter
-from polyglot_transfer.retrieval.retriever import IndexRetriever
+from polyglot_transfer.retrieval.retriever import IndexRetriever, check_queries
 
 MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
 RRF_K = 60
@@ -125,6 +125,7 @@ class HybridRetriever(IndexRetriever):
     ) -> list[tuple[dict[int, float], dict[int, float]]]:
         """Per query, the dense and BM25 candidate scores ({doc_id: score}, best first), `depth` deep; a side
         the mode does not use is empty unless `both`. Fusing them is `fuse`; the two together, `retrieve_batch`."""
+        queries = check_queries(queries)
         dense_rows = bm25_rows = None
         if both or self.mode != "bm25":
             dense_rows = self.index.search(self.embedder.encode_queries(queries), depth, where=where)

@@ -176,13 +176,8 @@ def evaluate_index(
 
 
 def index_info(folder: str | Path) -> dict[str, Any]:
-    """The manifest of the live version of a saved index (no vectors loaded)."""
-    folder = Path(folder)
-    current = folder / "CURRENT"
-    manifest = folder / current.read_text().strip() / "manifest.json" if current.is_file() else folder / "manifest.json"
-    if not manifest.is_file():
-        raise DataError(f"{folder} is not an index folder (no manifest). Build one with `pgt index build`.")
-    try:
-        return json.loads(manifest.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{manifest} is corrupt ({exc}); rebuild the index.") from None
+    """The verified manifest of the live version of a saved index (no vectors loaded).
+
+    CURRENT must name a version inside `folder` and the manifest's sha256 (see `VectorIndex.read_manifest`).
+    """
+    return VectorIndex.read_manifest(folder)[1]
