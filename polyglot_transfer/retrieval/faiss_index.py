@@ -29,9 +29,12 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +180,64 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _ReadWriteLock:
+    """Many concurrent readers (searches) or one writer (add, delete, update); a waiting writer goes first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def _locked(kind: str) -> Callable:
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def inner(self: VectorIndex, *args: Any, **kwargs: Any) -> Any:
+            lock = self.__dict__.get("_rw")
+            if lock is None:
+                lock = self.__dict__.setdefault("_rw", _ReadWriteLock())
+            if getattr(self._rw_state, "held", False):  # re-entrant within one thread
+                return method(self, *args, **kwargs)
+            self._rw_state.held = True
+            try:
+                with getattr(lock, kind)():
+                    return method(self, *args, **kwargs)
+            finally:
+                self._rw_state.held = False
+        return inner
+    return wrap
+
+
 class VectorIndex:
     """Dense vectors + documents. `recipe` is a FAISS factory string ("Flat", "HNSW32", "IVF64,PQ16", ...).
 
@@ -184,8 +245,18 @@ class VectorIndex:
     that, from the size of the first batch added. Recipes that need training (IVF, PQ) are trained on
     the first batch (or call :meth:`train` with a sample). `nprobe` (IVF) and `ef_search` (HNSW) trade
     speed for recall. `device="cuda"` searches on the GPU through faiss-gpu when one is visible and
-    logs a warning when it falls back to CPU.
+    logs a warning when it falls back to CPU (the GPU path is not measured yet).
+
+    Thread-safe: searches from many threads run concurrently (FAISS releases the GIL); add, delete,
+    update and training wait for running searches and block new ones while they write.
     """
+
+    @property
+    def _rw_state(self) -> threading.local:
+        state = self.__dict__.get("_rw_local")
+        if state is None:
+            state = self.__dict__.setdefault("_rw_local", threading.local())
+        return state
 
     def __init__(
         self,
@@ -280,6 +351,7 @@ class VectorIndex:
             base.hnsw.efSearch = self.ef_search
         self._gpu_index = None
 
+    @_locked("write")
     def set_search_params(self, *, nprobe: int | None = None, ef_search: int | None = None) -> VectorIndex:
         """Set IVF `nprobe` and/or HNSW `ef_search` (ignored by recipes that do not have them)."""
         for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
@@ -316,6 +388,7 @@ class VectorIndex:
             self._build(choose_recipe(max(n, self.expected_size or 0), self.dim))
             logger.info("VectorIndex: recipe %r chosen for %d vectors.", self.recipe, max(n, self.expected_size or 0))
 
+    @_locked("write")
     def train(self, vectors: np.ndarray) -> VectorIndex:
         """Train the recipe (IVF centroids, PQ codebooks) on a sample; a no-op for Flat and HNSW."""
         vectors = self._prepare(vectors)
@@ -351,6 +424,7 @@ class VectorIndex:
             ) from None
         return dict(meta)
 
+    @_locked("write")
     def add(
         self,
         vectors: np.ndarray,
@@ -425,6 +499,7 @@ class VectorIndex:
             self._slot_to_id.pop(s, None)
         self._gpu_index = None
 
+    @_locked("write")
     def delete(self, ids: Sequence[int]) -> int:
         """Remove documents by id; returns how many were removed."""
         ids = list(dict.fromkeys(self._missing(ids, "delete")))
@@ -435,6 +510,7 @@ class VectorIndex:
                 self._key_to_id.pop(doc["key"], None)
         return len(ids)
 
+    @_locked("write")
     def update(
         self,
         doc_id: int,
@@ -479,6 +555,7 @@ class VectorIndex:
     def id_for_key(self, key: str) -> int | None:
         return self._key_to_id.get(str(key))
 
+    @_locked("read")
     def vector(self, doc_id: int) -> np.ndarray:
         """The stored vector of a document (exact for Flat/HNSW, decoded for PQ recipes)."""
         (doc_id,) = self._missing([doc_id], "vector")
@@ -527,6 +604,7 @@ class VectorIndex:
             scores = np.take_along_axis(sims, order, 1)
         return scores, np.asarray(slots, dtype=np.int64)[order]
 
+    @_locked("read")
     def search(self, vectors: np.ndarray, k: int = 10, *, where: MetadataFilter | None = None) -> list[list[Hit]]:
         """k nearest documents per query vector (best first; higher score is better for every metric).
 
@@ -614,6 +692,7 @@ class VectorIndex:
             "embedder": self.embedder_identity,
         }
 
+    @_locked("read")
     def _save_locked(self, folder: Path) -> Path:
         faiss = _faiss()
         refuse_orphan_layout(folder, "save into")
