@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 EXAMPLES = """  pgt index build idx/ --from corpora/agri_advice/documents.jsonl
   pgt index search idx/ "Ni lini nipande mahindi?" -k 3 --mode hybrid_norm
@@ -27,11 +28,13 @@ def _where(items: list[str] | None) -> dict | None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from polyglot_transfer.retrieval.faiss_index import check_recall_target
     from polyglot_transfer.retrieval.index_ops import build_index, load_documents
 
+    check_recall_target(args.recall_target)
     data = load_documents(args.source, columns=_columns(args.columns), lang=args.lang)
     index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
-                        max_chars=args.chunk_chars or None, force=args.force)
+                        max_chars=args.chunk_chars or None, force=args.force, recall_target=args.recall_target)
     print(f"{args.folder}: {len(index)} entries from {len(data)} documents (recipe {index.recipe})")
     return 0
 
@@ -74,7 +77,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.index_ops import index_info
 
-    print(json.dumps(index_info(args.folder), indent=2, ensure_ascii=False))
+    info = index_info(args.folder)
+    print(json.dumps(info, indent=2, ensure_ascii=False))
+    q = info["search_quality"]
+    recall = next((v for k, v in q.items() if k.startswith("recall@")), None)
+    if recall is not None:
+        print(f"{info['recipe']}: recall@10 {recall:.3f} against exact search (target {q['recall_target']}) with "
+              f"{q['tuned']}, {q['ms_per_query']:.3f} ms/query, {q['bytes_per_vector']} bytes/vector "
+              f"(tuned at {q['tuned_at_n_vectors']} vectors)", file=sys.stderr)
     return 0
 
 
@@ -150,6 +160,9 @@ def register(sub, add) -> None:
     p.add_argument("--recipe", default=None, help="FAISS factory string (default: chosen by corpus size)")
     p.add_argument("--metric", default="cosine", choices=["cosine", "ip", "l2"])
     p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--recall-target", type=float, default=0.95, metavar="R",
+                   help="approximate recipes (HNSW, IVF) tune efSearch / nprobe to reach this recall@10 against "
+                        "exact search (default 0.95); shown by `pgt index info`")
     p.set_defaults(func=cmd_build)
     p = isub.add_parser("add", help="add documents (with the embedder the index was built with)")
     source_args(p)

@@ -66,7 +66,12 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 METRICS = ("cosine", "ip", "l2")
 DEVICES = ("cpu", "cuda")
 MetadataFilter = dict[str, Any] | Callable[[dict[str, Any]], bool]
-EXACT_FALLBACK_MAX = 50_000  # filtered HNSW searches that come back short are redone exactly below this
+EXACT_FALLBACK_MAX = 50_000
+DEFAULT_RECALL_TARGET = 0.95  # recall@10 against exact search that approximate recipes are tuned to
+TUNE_MIN_VECTORS = 1_000  # below this an approximate recipe is left at its parameters (and Flat is chosen)
+TUNE_QUERIES = 500  # corpus vectors used as (leave-one-out) tuning queries
+RETUNE_GROWTH = 2.0  # re-tune once the corpus has grown past this factor of its size at the last tuning
+EF_SEARCH_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096)  # filtered HNSW searches that come back short are redone exactly below this
 
 
 @dataclass
@@ -269,6 +274,7 @@ class VectorIndex:
         nprobe: int | None = None,
         ef_search: int | None = None,
         device: str = "cpu",
+        recall_target: float | None = DEFAULT_RECALL_TARGET,
     ) -> None:
         if metric not in METRICS:
             raise ConfigError(f"Unknown metric {metric!r}.{did_you_mean(metric, METRICS)} Use one of {METRICS}.")
@@ -282,7 +288,11 @@ class VectorIndex:
         self.dim, self.metric = dim, metric
         self.embedder_identity = embedder_identity or {}
         self.expected_size = expected_size
+        check_recall_target(recall_target)
         self.nprobe, self.ef_search = nprobe, ef_search
+        self.recall_target = None if recall_target is None else float(recall_target)
+        self.user_params = nprobe is not None or ef_search is not None  # the user's choice is never re-tuned
+        self.auto_recipe = recipe is None
         self.tuning: dict[str, Any] | None = None  # how nprobe / ef_search were chosen (see tune)
         self.device = self._resolve_device(device)
         self._docs: dict[int, dict[str, Any]] = {}
@@ -464,6 +474,7 @@ class VectorIndex:
                 )
         if n == 0:
             return []
+        first_batch = self._index is None or self._index.ntotal == 0
         self._ensure_built(n)
         if not self._index.is_trained:
             self.train(vectors)
@@ -480,7 +491,146 @@ class VectorIndex:
             self._slot_to_id[int(slot)] = i
         self._next_id += n
         self._next_slot += n
+        if self._should_tune():
+            self._tune(vectors if first_batch and len(self._tombstones) == 0 and n == len(self) else None,
+                       allow_recipe_change=first_batch and self.auto_recipe)
         return ids
+
+    # -- recall-targeted search parameters ---------------------------------------------------------
+    def _tunable(self) -> str | None:
+        """The search parameter this recipe trades recall for speed with ("nprobe", "ef_search") or None."""
+        if self._index is None:
+            return None
+        faiss = _faiss()
+        base = self._base()
+        if isinstance(base, faiss.IndexIVF):
+            return "nprobe"
+        if isinstance(base, faiss.IndexHNSW):
+            return "ef_search"
+        return None
+
+    def _should_tune(self) -> bool:
+        if self.recall_target is None or self.user_params or self._tunable() is None or len(self) < TUNE_MIN_VECTORS:
+            return False
+        return self.tuning is None or len(self) > RETUNE_GROWTH * int(self.tuning.get("n_vectors", 0))
+
+    @_locked("write")
+    def tune(
+        self, *, target: float | None = None, k: int = 10, queries: np.ndarray | None = None,
+        n_queries: int = TUNE_QUERIES, seed: int = 0,
+    ) -> dict[str, Any]:
+        """Choose `nprobe` (IVF) or `ef_search` (HNSW): the cheapest setting whose recall@k against exact
+        search reaches `target` (default: this index's `recall_target`, else 0.95).
+
+        Recall is measured on `queries` (your own query vectors) or, by default, on `n_queries` of the
+        corpus's own vectors, each moved by its nearest-neighbour distance in a random direction. The result (recall, ms/query, every
+        setting tried) is stored in `tuning` and saved in the manifest. Flat and PQ-only recipes have no
+        such parameter; their recall is measured and stored all the same.
+        """
+        if target is not None:
+            self.recall_target = float(target)
+        self.user_params = False
+        return self._tune(None, queries=queries, k=k, n_queries=n_queries, seed=seed)
+
+    def _live_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        slots = np.asarray(sorted(d["slot"] for d in self._docs.values()), dtype=np.int64)
+        return np.ascontiguousarray(self._index.reconstruct_batch(slots), dtype=np.float32), slots
+
+    def _tune(
+        self, vectors: np.ndarray | None, *, allow_recipe_change: bool = False, queries: np.ndarray | None = None,
+        k: int = 10, n_queries: int = TUNE_QUERIES, seed: int = 0,
+    ) -> dict[str, Any]:
+        faiss = _faiss()
+        target = self.recall_target if self.recall_target is not None else DEFAULT_RECALL_TARGET
+        t_start = time.perf_counter()
+        if vectors is not None:  # the original vectors of a first batch, in slot order
+            xb, slots = vectors, np.arange(self._next_slot - len(vectors), self._next_slot, dtype=np.int64)
+        else:
+            xb, slots = self._live_matrix()
+        k = max(1, min(k, len(xb) - 1))
+        rng = np.random.default_rng(seed)
+        metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        if queries is None:
+            # Corpus vectors moved by their nearest-neighbour distance in a random direction: as far from the
+            # corpus as a new text of the same kind, and not graph nodes themselves (a corpus vector as its own
+            # query flatters HNSW).
+            pick = rng.choice(len(xb), size=min(n_queries, len(xb)), replace=False)
+            _, nn = faiss.knn(xb[pick], xb, 2, metric=metric)
+            other = np.where(nn[:, 0] == pick, nn[:, 1], nn[:, 0])
+            dist = np.linalg.norm(xb[pick] - xb[other], axis=1, keepdims=True)
+            noise = rng.standard_normal(xb[pick].shape).astype(np.float32)
+            xq = xb[pick] + noise / np.linalg.norm(noise, axis=1, keepdims=True) * dist
+            if self.metric == "cosine":
+                faiss.normalize_L2(xq)
+            source = "corpus vectors moved by their nearest-neighbour distance"
+        else:
+            xq, source = self._prepare(queries), "given query vectors"
+        own, depth = None, k
+        _, exact_rows = faiss.knn(xq, xb, depth, metric=metric)
+        truth = [_drop_own(slots[row], None, k) for row in exact_rows]
+        sel = None
+        if self._tombstones:
+            sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.asarray(sorted(self._tombstones), dtype=np.int64)))
+        param = self._tunable()
+        grid: list[int | None]
+        if param == "nprobe":
+            nlist = int(self._base().nlist)
+            grid = sorted({p for p in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512,
+                                       768, 1024, 1536, 2048, 3072, 4096) if p < nlist} | {nlist})
+        elif param == "ef_search":
+            grid = [e for e in EF_SEARCH_GRID if e >= k] or [max(EF_SEARCH_GRID)]
+        else:
+            grid = [None]
+        tried = []
+        chosen = None
+        for value in grid:
+            if param == "nprobe":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=int(value))
+            elif param == "ef_search":
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(value))
+            else:
+                params = faiss.SearchParameters(sel=sel) if sel is not None else None
+            t0 = time.perf_counter()
+            _, found_rows = self._index.search(xq, depth, params=params)
+            ms = 1000 * (time.perf_counter() - t0) / len(xq)
+            found = [_drop_own(row, own, k) for row in found_rows]
+            recall = float(np.mean([len(set(t) & set(f)) / max(1, len(t)) for t, f in zip(truth, found)]))
+            tried.append({"value": value, f"recall@{k}": round(recall, 4), "ms_per_query": round(ms, 4)})
+            if recall >= target:
+                chosen = tried[-1]
+                break
+        reached = chosen is not None
+        chosen = chosen or tried[-1]
+        if not reached and allow_recipe_change and vectors is not None:
+            finer = finer_encoding(self.recipe)
+            if finer is not None:
+                logger.warning("Recipe %r reaches recall@%d %.3f < target %.3f even at %s=%s; trying %r.",
+                               self.recipe, k, chosen[f"recall@{k}"], target, param, chosen["value"], finer)
+                self._build(finer)
+                self._index.train(xb)
+                self._index.add_with_ids(xb, slots)
+                return self._tune(vectors, allow_recipe_change=True, k=k, n_queries=n_queries, seed=seed)
+        if param == "nprobe":
+            self.nprobe = int(chosen["value"])
+        elif param == "ef_search":
+            self.ef_search = int(chosen["value"])
+        self._apply_search_params()
+        if not reached:
+            logger.warning(
+                "Recipe %r reaches recall@%d %.3f, below the target %.3f, at its most thorough setting (%s=%s). "
+                "Use a finer recipe (e.g. 'HNSW32' or 'IVF...,SQ8' instead of PQ) or lower the target.",
+                self.recipe, k, chosen[f"recall@{k}"], target, param, chosen["value"],
+            )
+        self.tuning = {
+            "target": target, "k": k, "recall": chosen[f"recall@{k}"], "reached": reached,
+            "param": param, "value": chosen["value"], "ms_per_query": chosen["ms_per_query"],
+            "n_vectors": len(self), "n_queries": len(xq),
+            "queries": source,
+            "tried": tried, "tuning_s": round(time.perf_counter() - t_start, 3),
+        }
+        logger.info("Tuned %r: %s=%s gives recall@%d %.3f (target %.2f), %.3f ms/query.", self.recipe, param,
+                    chosen["value"], k, chosen[f"recall@{k}"], target, chosen["ms_per_query"])
+        return self.tuning
 
     def _missing(self, ids: Sequence[int], what: str) -> list[int]:
         ids = [int(i) for i in ids]
@@ -689,6 +839,9 @@ class VectorIndex:
             "nprobe": self.nprobe,
             "ef_search": self.ef_search,
             "tuning": self.tuning,
+            "recall_target": self.recall_target,
+            "user_params": self.user_params,
+            "auto_recipe": self.auto_recipe,
             "embedder": self.embedder_identity,
         }
 
@@ -708,8 +861,10 @@ class VectorIndex:
                     f.write(json.dumps({"id": i, **self._docs[i]}, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+            ntotal = max(1, int(self._index.ntotal))
             manifest = {
                 **self._manifest(),
+                "bytes_per_vector": round((stage / "index.faiss").stat().st_size / ntotal, 1),
                 "files": {fn: sha256_file(stage / fn) for fn in REQUIRED_FILES},
                 "versions": {"faiss": faiss.__version__},
             }
@@ -861,6 +1016,9 @@ class VectorIndex:
         self.expected_size = None
         self.nprobe, self.ef_search = manifest.get("nprobe"), manifest.get("ef_search")
         self.tuning = manifest.get("tuning")
+        self.recall_target = manifest.get("recall_target")
+        self.user_params = bool(manifest.get("user_params", self.nprobe is not None or self.ef_search is not None))
+        self.auto_recipe = bool(manifest.get("auto_recipe", False))
         self.device = cls._resolve_device(device)
         self._gpu_index = None
         self._index = faiss.read_index(str(live / "index.faiss"))
@@ -888,6 +1046,30 @@ class VectorIndex:
             )
         self._apply_search_params()
         return self
+
+
+def check_recall_target(recall_target: Any) -> None:
+    if recall_target is not None and (
+        isinstance(recall_target, bool) or not isinstance(recall_target, (int, float)) or not 0 < recall_target <= 1
+    ):
+        raise ConfigError(f"recall_target must be a number in (0, 1], e.g. 0.95 (or None: no tuning). "
+                          f"Got {recall_target!r} instead.")
+
+
+def _drop_own(row: np.ndarray, own: int | None, k: int) -> list[int]:
+    return [int(x) for x in row if x >= 0 and x != own][:k]
+
+
+def finer_encoding(recipe: str | None) -> str | None:
+    """The next more precise vector encoding of an IVF recipe: PQ -> SQ8 -> Flat (None when already Flat)."""
+    if not recipe or not recipe.startswith("IVF"):
+        return None
+    head, _, tail = recipe.partition(",")
+    if "PQ" in tail:
+        return f"{head},SQ8"
+    if "SQ" in tail:
+        return f"{head},Flat"
+    return None
 
 
 def _current_text(folder: Path) -> str | None:
@@ -939,14 +1121,13 @@ def add_to_saved_index(
     expected_embedder: dict[str, Any] | None = None,
     metric: str = "cosine",
     recipe: str | None = "Flat",
-    retune_growth: float = 2.0,
 ) -> list[int]:
     """Add documents to the index saved in `folder` (created if absent) without losing concurrent writes.
 
     Holds ``<folder>/.lock`` while it loads, adds and saves, so several processes can add to one
     folder. `expected_embedder` (the identity of the embedder that made `vectors`) is required when the
     saved index records one, and must match it. An approximate index whose corpus grew past
-    `retune_growth` times its size at the last tuning is re-tuned. Returns the new ids.
+    `RETUNE_GROWTH` times its size at the last tuning is re-tuned. Returns the new ids.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -968,10 +1149,6 @@ def add_to_saved_index(
             index = VectorIndex(
                 int(vectors.shape[1]), metric=metric, recipe=recipe, embedder_identity=expected_embedder
             )
-        ids = index.add(vectors, texts, metadatas, keys=keys, embedder=expected_embedder)
-        if index.tuning and len(index) > retune_growth * index.tuning.get("n_vectors", len(index)):
-            from polyglot_transfer.retrieval.tuning import tune_index
-
-            tune_index(index, target=index.tuning.get("target", 0.95), k=index.tuning.get("k", 10))
+        ids = index.add(vectors, texts, metadatas, keys=keys, embedder=expected_embedder)  # re-tunes if it grew
         index._save_locked(folder)
     return ids

@@ -16,7 +16,12 @@ from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.retrieval.chunking import chunk_documents
 from polyglot_transfer.retrieval.embedder import Embedder
-from polyglot_transfer.retrieval.faiss_index import VectorIndex, add_to_saved_index
+from polyglot_transfer.retrieval.faiss_index import (
+    DEFAULT_RECALL_TARGET,
+    VectorIndex,
+    add_to_saved_index,
+    check_recall_target,
+)
 from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
 
 
@@ -39,16 +44,18 @@ def load_documents(path: str | Path, *, columns: dict[str, str] | None = None, l
 def build_index(
     folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
     metric: str = "cosine", max_chars: int | None = 1000, force: bool = False,
+    recall_target: float | None = DEFAULT_RECALL_TARGET,
 ) -> VectorIndex:
     """Embed `data` (passage prompt) into a new index saved at `folder`."""
     folder = Path(folder)
+    check_recall_target(recall_target)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
                           "or --force to replace it.")
     embedder = Embedder(model)
     texts, metas, keys = _documents(data, max_chars)
     index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
-                        expected_size=len(texts))
+                        expected_size=len(texts), recall_target=recall_target)
     index.add(embedder.encode_passages(texts), texts, metas, keys=keys)
     index.save(folder)
     return index
@@ -180,4 +187,16 @@ def index_info(folder: str | Path) -> dict[str, Any]:
 
     CURRENT must name a version inside `folder` and the manifest's sha256 (see `VectorIndex.read_manifest`).
     """
-    return VectorIndex.read_manifest(folder)[1]
+    manifest = VectorIndex.read_manifest(folder)[1]
+    tuning = manifest.get("tuning") or {}
+    manifest["search_quality"] = {
+        "recipe": manifest["recipe"],
+        "exact": not tuning and str(manifest["recipe"]).startswith("Flat"),
+        f"recall@{tuning.get('k', 10)}_vs_exact": tuning.get("recall"),
+        "recall_target": tuning.get("target", manifest.get("recall_target")),
+        "tuned": {tuning["param"]: tuning["value"]} if tuning.get("param") else None,
+        "ms_per_query": tuning.get("ms_per_query"),
+        "bytes_per_vector": manifest.get("bytes_per_vector"),
+        "tuned_at_n_vectors": tuning.get("n_vectors"),
+    }
+    return manifest
