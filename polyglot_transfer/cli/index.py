@@ -27,6 +27,18 @@ def _where(items: list[str] | None) -> dict | None:
     return key_values(items, "--where", "KEY=VALUE", "lang=yor_Latn") or None
 
 
+def _cutoffs(text: str) -> tuple[int, ...]:
+    from polyglot_transfer.errors import ConfigError
+
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"--at expects comma-separated cut-offs >= 1 such as 1,5,10,20. Got {text!r} instead.")
+    return tuple(sorted(set(values)))
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.faiss_index import check_recall_target
     from polyglot_transfer.retrieval.index_ops import build_index, load_documents
@@ -101,13 +113,19 @@ def _vs_dense(result: dict, mode: str, metric: str) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from polyglot_transfer.fileio import atomic_write_json
+    from polyglot_transfer.retrieval.evaluate import metric_names
     from polyglot_transfer.retrieval.hybrid import MODES
     from polyglot_transfer.retrieval.index_ops import evaluate_index, load_documents
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     columns, metric = _columns(args.columns), "ndcg@10"
+    cutoffs = _cutoffs(args.at)
     queries = load_documents(args.queries, columns=columns, lang=args.lang)
     tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
-    result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune, relevant_by=args.relevant_by)
+    with logging_redirect_tqdm():  # log lines do not break the progress bars
+        result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune,
+                                relevant_by=args.relevant_by, cutoffs=cutoffs, show_progress=not args.json)
     if args.out:
         atomic_write_json(args.out, result)
     if args.json:
@@ -117,8 +135,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"Retrieval on {len(queries)} judged queries ({args.folder})", title_justify="left")
-    names = ["recall@1", "recall@5", "recall@20", "mrr@20", "ndcg@10"]
-    headers = ["R@1", "R@5", "R@20", "MRR@20", "nDCG@10"]
+    names = [n for n in metric_names(cutoffs) if not n.startswith("success@")]
+    headers = [n.replace("recall@", "R@").replace("mrr@", "MRR@").replace("ndcg@", "nDCG@") for n in names]
     for col in ("mode", "query", "docs", "n", *headers, "nDCG@10 vs dense"):
         table.add_column(col, no_wrap=True)
     runs = list(result["modes"].items())
@@ -206,6 +224,8 @@ def register(sub, add) -> None:
                         "instead of a `relevant` column")
     p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang columns")
     p.add_argument("--lang", default=None, help="language of every query (when the file has no lang column)")
+    p.add_argument("--at", default="1,5,10,20", metavar="K,K,...",
+                   help="cut-offs for recall@k / success@k, MRR at each k >= 10 (default 1,5,10,20); nDCG is @10")
     p.add_argument("--out", default=None, help="write the full results (with per-query scores) as JSON")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)

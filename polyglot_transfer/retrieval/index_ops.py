@@ -8,14 +8,24 @@ locked save.
 
 from __future__ import annotations
 
-import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.retrieval.chunking import chunk_documents
 from polyglot_transfer.retrieval.embedder import Embedder
+from polyglot_transfer.retrieval.evaluate import (
+    DEFAULT_CUTOFFS,
+    cross_lingual_breakdown,
+    metric_names,
+    per_query_scores,
+    ranking_metrics,
+)
 from polyglot_transfer.retrieval.faiss_index import (
     DEFAULT_RECALL_TARGET,
     VectorIndex,
@@ -24,6 +34,7 @@ from polyglot_transfer.retrieval.faiss_index import (
 )
 from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
 
+logger = logging.getLogger(__name__)
 
 
 def _documents(data: TextDataset, max_chars: int | None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
@@ -111,7 +122,8 @@ def _relevant_ids(value: Any, where: str) -> set[str]:
 
 def evaluate_index(
     folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = MODES,
-    tune: TextDataset | None = None, relevant_by: str | None = None,
+    tune: TextDataset | None = None, relevant_by: str | None = None, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Score a saved index on judged queries, per retrieval mode, overall and by query x document language.
 
@@ -120,13 +132,17 @@ def evaluate_index(
     `relevant_by` (e.g. "label"), a query's relevant documents are instead all documents whose value of
     that field equals the query's (topical relevance from labelled queries and documents). With `tune`
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
+    `cutoffs` are the k of recall@k / success@k (MRR at each k >= 10; nDCG at 10). Each query is embedded
+    once (batched, longest first) and searched once per side (dense in one FAISS call, BM25 in one bm25s
+    call); every mode and the fusion tuning rank those same candidates.
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
-    from polyglot_transfer.retrieval.evaluate import cross_lingual_breakdown, per_query_scores, ranking_metrics
-
+    metric_names(cutoffs)  # checks the cut-offs before any work
+    cutoffs = tuple(sorted(set(cutoffs)))
     for mode in modes:
         check_mode(mode)
     embedder, index = open_index(folder)
+    embedder.show_progress = show_progress
     source_of: dict[int, str] = {}
     lang_of: dict[str, str] = {}
     by_value: dict[str, set[str]] = {}
@@ -161,19 +177,20 @@ def evaluate_index(
 
     relevant = judged(queries)
     query_langs = [e.lang or "und" for e in queries]
-    retriever = HybridRetriever(index=index, embedder=embedder, k=20)
+    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10))
     # queries are embedded and BM25 is built once; every mode ranks the same candidates
+    logger.info("Retrieving candidates for %d queries (dense and BM25)...", len(queries))
     pairs = retriever.candidates(queries.texts, depth=max(4 * retriever.k, 50), both=True)
 
     def score(setting: dict[str, Any]) -> dict[str, Any]:
         ranked = [[source_of[d] for d, _ in fuse_candidates(dense, sparse, **setting)[: retriever.k]]
                   for dense, sparse in pairs]
-        return {"overall": ranking_metrics(ranked, relevant),
-                "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of),
-                "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant).items()}}
+        return {"overall": ranking_metrics(ranked, relevant, cutoffs=cutoffs),
+                "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of, cutoffs=cutoffs),
+                "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant, cutoffs=cutoffs).items()}}
 
-    out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "modes": {}}
-    for mode in modes:
+    out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "cutoffs": list(cutoffs), "modes": {}}
+    for mode in tqdm(modes, desc="scoring modes", unit="mode", disable=not show_progress):
         out["modes"][mode] = score({"mode": mode, "alpha": retriever.alpha, "rrf_k": retriever.rrf_k})
     if tune is not None:
         grid = tune_fusion(retriever, tune.texts, judged(tune), doc_key=source_of.__getitem__, apply=False)
