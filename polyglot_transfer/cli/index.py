@@ -39,14 +39,30 @@ def _cutoffs(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _chunking(args: argparse.Namespace) -> dict:
+    from polyglot_transfer.errors import ConfigError
+
+    if args.chunk_chars is not None and args.chunk_tokens is not None:
+        raise ConfigError("Give --chunk-tokens or --chunk-chars, not both.")
+    for flag, value in (("--chunk-tokens", args.chunk_tokens), ("--chunk-chars", args.chunk_chars)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{flag} must be >= 0 (0: never chunk). Got {value}.")
+    if args.chunk_chars is not None:
+        return {"max_chars": args.chunk_chars or None, "max_tokens": None}
+    if args.chunk_tokens is not None:
+        return {"max_chars": None, "max_tokens": args.chunk_tokens or None}
+    return {"max_chars": None, "max_tokens": "model"}
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.faiss_index import check_recall_target
     from polyglot_transfer.retrieval.index_ops import build_index, load_documents
 
     check_recall_target(args.recall_target)
+    chunking = _chunking(args)
     data = load_documents(args.source, columns=_columns(args.columns), lang=args.lang)
     index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
-                        max_chars=args.chunk_chars or None, force=args.force, recall_target=args.recall_target)
+                        force=args.force, recall_target=args.recall_target, **chunking)
     print(f"{args.folder}: {len(index)} entries from {len(data)} documents (recipe {index.recipe})")
     return 0
 
@@ -55,7 +71,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.index_ops import add_documents, load_documents
 
     ids = add_documents(args.folder, load_documents(args.source, columns=_columns(args.columns), lang=args.lang),
-                        max_chars=args.chunk_chars or None)
+                        **_chunking(args))
     print(f"{args.folder}: added {len(ids)} entries (ids {ids[0]}..{ids[-1]})" if ids else "nothing added")
     return 0
 
@@ -170,7 +186,11 @@ def register(sub, add) -> None:
         p.add_argument("--from", dest="source", required=True, help="documents file (jsonl / csv / tsv)")
         p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang/label columns")
         p.add_argument("--lang", default=None, help="language of every row (when the file has no lang column)")
-        p.add_argument("--chunk-chars", type=int, default=1000, help="chunk longer documents (0: never)")
+        p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                       help="chunk documents longer than N tokens of the embedder's tokenizer (default: as many as "
+                            "the model reads, e.g. 512 for e5, so passages that fit stay whole; 0: never chunk)")
+        p.add_argument("--chunk-chars", type=int, default=None, metavar="N",
+                       help="chunk by characters instead (documents longer than N characters)")
 
     p = isub.add_parser("build", help="embed a documents file into a new index folder")
     source_args(p)

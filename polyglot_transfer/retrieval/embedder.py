@@ -216,6 +216,23 @@ class Embedder:
             return None
         return EmbeddingDiskCache(self.cache_dir, {"model": self.model_name, "weights_sha256": self._weights})
 
+    @property
+    def max_tokens(self) -> int | None:
+        """How many tokens of a passage the model reads (its max_seq_length less the passage prompt and the
+        special tokens); None when the model has no tokenizer."""
+        limit = getattr(self.model, "max_seq_length", None)
+        if not limit or getattr(self.model, "tokenizer", None) is None:
+            return None
+        prompt = self.count_tokens([self.passage_prompt])[0] if self.passage_prompt else 0
+        return max(1, int(limit) - prompt - 2)
+
+    def count_tokens(self, texts: list[str] | tuple[str, ...]) -> list[int]:
+        """Tokens per text by the model's own tokenizer, without special tokens."""
+        if not texts:
+            return []
+        ids = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         emb = self.model.encode(
             texts,
@@ -293,6 +310,10 @@ class HashEmbedder(Embedder):
     @property
     def prompts(self) -> dict[str, str]:
         return {"query": self._query_prompt, "passage": self._passage_prompt}
+
+    @property
+    def max_tokens(self) -> int | None:
+        return None  # no tokenizer: documents are chunked by characters
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         self.encode_calls += len(texts)

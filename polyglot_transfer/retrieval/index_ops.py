@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.retrieval.chunking import chunk_documents
+from polyglot_transfer.retrieval.chunking import chunk_documents, chunk_documents_tokens
 from polyglot_transfer.retrieval.embedder import Embedder
 from polyglot_transfer.retrieval.evaluate import (
     DEFAULT_CUTOFFS,
@@ -35,10 +35,32 @@ from polyglot_transfer.retrieval.faiss_index import (
 from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
 
 logger = logging.getLogger(__name__)
+DEFAULT_CHUNK_CHARS = 1000  # for embedders without a tokenizer
 
 
-def _documents(data: TextDataset, max_chars: int | None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+def _check_chunking(max_chars: Any, max_tokens: Any) -> None:
+    for name, value in (("max_chars", max_chars), ("max_tokens", max_tokens)):
+        if value is not None and value != "model" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{name} must be an int >= 1, 0 (never chunk) or None. Got {value!r} instead.")
+    if max_chars and max_tokens not in (None, "model"):
+        raise ConfigError(f"Give max_chars ({max_chars}) or max_tokens ({max_tokens}), not both.")
+
+
+def _documents(
+    data: TextDataset, max_chars: int | None, embedder: Embedder | None = None, max_tokens: int | str | None = None,
+) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """Texts, metadata and keys of `data`, chunked by the embedder's tokens (`max_tokens`; "model": as many as
+    the model reads) or, with `max_chars` (or an embedder without a tokenizer), by characters."""
     metas = [{**e.meta, "source_id": e.id, "lang": e.lang, **({"label": e.label} if e.label else {})} for e in data]
+    if max_tokens == "model":
+        max_tokens = embedder.max_tokens if (embedder is not None and not max_chars) else None
+        if max_tokens is None and max_chars is None:
+            max_chars = DEFAULT_CHUNK_CHARS
+    if max_tokens:
+        texts, chunk_metas = chunk_documents_tokens(data.texts, metas, embedder.count_tokens, max_tokens=max_tokens,
+                                                    overlap_tokens=max_tokens // 5)
+        keys = [f"{m['source_id']}#{m['chunk']}" for m in chunk_metas]
+        return texts, chunk_metas, keys
     if not max_chars:
         return data.texts, metas, data.ids
     texts, chunk_metas = chunk_documents(data.texts, metas, max_chars=max_chars, overlap_chars=max_chars // 5)
@@ -54,17 +76,23 @@ def load_documents(path: str | Path, *, columns: dict[str, str] | None = None, l
 
 def build_index(
     folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
-    metric: str = "cosine", max_chars: int | None = 1000, force: bool = False,
-    recall_target: float | None = DEFAULT_RECALL_TARGET,
+    metric: str = "cosine", max_chars: int | None = None, force: bool = False,
+    recall_target: float | None = DEFAULT_RECALL_TARGET, max_tokens: int | str | None = "model",
 ) -> VectorIndex:
-    """Embed `data` (passage prompt) into a new index saved at `folder`."""
+    """Embed `data` (passage prompt) into a new index saved at `folder`.
+
+    Documents longer than the model reads (`max_tokens="model"`, e.g. 512 tokens for e5 less its prompt)
+    are chunked on sentence boundaries by the model's own tokenizer; `max_chars` chunks by characters
+    instead; `max_tokens=None` with no `max_chars` never chunks.
+    """
+    _check_chunking(max_chars, max_tokens)
     folder = Path(folder)
     check_recall_target(recall_target)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
                           "or --force to replace it.")
     embedder = Embedder(model)
-    texts, metas, keys = _documents(data, max_chars)
+    texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
     index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
                         expected_size=len(texts), recall_target=recall_target)
     index.add(embedder.encode_passages(texts), texts, metas, keys=keys)
@@ -72,11 +100,14 @@ def build_index(
     return index
 
 
-def add_documents(folder: str | Path, data: TextDataset, *, max_chars: int | None = 1000) -> list[int]:
+def add_documents(
+    folder: str | Path, data: TextDataset, *, max_chars: int | None = None, max_tokens: int | str | None = "model",
+) -> list[int]:
     """Add documents to a saved index with the embedder it was built with (safe with concurrent writers)."""
+    _check_chunking(max_chars, max_tokens)
     info = index_info(folder)
     embedder = Embedder(info["embedder"]["model"])
-    texts, metas, keys = _documents(data, max_chars)
+    texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
     return add_to_saved_index(folder, embedder.encode_passages(texts), texts, metas, keys=keys,
                               expected_embedder=embedder.identity)
 
