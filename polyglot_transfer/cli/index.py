@@ -60,9 +60,18 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     check_recall_target(args.recall_target)
     chunking = _chunking(args)
+    for flag, value in (("--processes", args.processes), ("--batch-size", args.batch_size)):
+        if value < 1:
+            from polyglot_transfer.errors import ConfigError
+
+            raise ConfigError(f"{flag} must be >= 1. Got {value}.")
     data = load_documents(args.source, columns=_columns(args.columns), lang=args.lang)
-    index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
-                        force=args.force, recall_target=args.recall_target, **chunking)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
+                            force=args.force, recall_target=args.recall_target, cache_dir=args.cache_dir,
+                            processes=args.processes, batch_size=args.batch_size, show_progress=True, **chunking)
     print(f"{args.folder}: {len(index)} entries from {len(data)} documents (recipe {index.recipe})")
     return 0
 
@@ -201,6 +210,12 @@ def register(sub, add) -> None:
     p.add_argument("--recall-target", type=float, default=0.95, metavar="R",
                    help="approximate recipes (HNSW, IVF) tune efSearch / nprobe to reach this recall@10 against "
                         "exact search (default 0.95); shown by `pgt index info`")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="keep embeddings on disk (keyed by model and text): an interrupted build run again with "
+                        "the same DIR only embeds what is missing")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="embed on N CPU processes (sentence-transformers' multi-process pool)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="embedding batch size (default 32)")
     p.set_defaults(func=cmd_build)
     p = isub.add_parser("add", help="add documents (with the embedder the index was built with)")
     source_args(p)

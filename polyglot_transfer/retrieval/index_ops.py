@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from polyglot_transfer.data.dataset import TextDataset
@@ -78,12 +79,18 @@ def build_index(
     folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
     metric: str = "cosine", max_chars: int | None = None, force: bool = False,
     recall_target: float | None = DEFAULT_RECALL_TARGET, max_tokens: int | str | None = "model",
+    cache_dir: str | Path | None = None, processes: int = 1, batch_size: int = 32, show_progress: bool = False,
 ) -> VectorIndex:
     """Embed `data` (passage prompt) into a new index saved at `folder`.
 
     Documents longer than the model reads (`max_tokens="model"`, e.g. 512 tokens for e5 less its prompt)
     are chunked on sentence boundaries by the model's own tokenizer; `max_chars` chunks by characters
     instead; `max_tokens=None` with no `max_chars` never chunks.
+
+    Passages are embedded in blocks of `EMBED_BLOCK` (each sorted by length inside sentence-transformers),
+    with a progress bar and ETA; with `cache_dir` every finished block is kept on disk, so a build that
+    was interrupted and is run again only embeds what is missing. `processes` > 1 embeds on that many CPU
+    processes (sentence-transformers' pool).
     """
     _check_chunking(max_chars, max_tokens)
     folder = Path(folder)
@@ -91,13 +98,32 @@ def build_index(
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
                           "or --force to replace it.")
-    embedder = Embedder(model)
+    embedder = Embedder(model, cache_dir=cache_dir, processes=processes, batch_size=batch_size)
     texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
     index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
                         expected_size=len(texts), recall_target=recall_target)
-    index.add(embedder.encode_passages(texts), texts, metas, keys=keys)
+    try:
+        vectors = embed_passages(embedder, texts, show_progress=show_progress)
+    finally:
+        embedder.close()
+    index.add(vectors, texts, metas, keys=keys)
     index.save(folder)
     return index
+
+
+EMBED_BLOCK = 4096
+
+
+def embed_passages(embedder: Embedder, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+    """Passage vectors of `texts`, embedded block by block (progress and ETA in passages; each block is
+    written to the embedder's disk cache, when it has one, before the next starts)."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not show_progress) as bar:
+        for start in range(0, len(texts), EMBED_BLOCK):
+            block = texts[start:start + EMBED_BLOCK]
+            out[start:start + len(block)] = embedder.encode_passages(block)
+            bar.update(len(block))
+    return out
 
 
 def add_documents(
