@@ -806,15 +806,15 @@ class VectorIndex:
             except RuntimeError:
                 logger.warning("Recipe %r returned fewer than k=%d results and cannot be searched exactly.", self.recipe, k)
         out = []
-        for row_s, row_i in zip(scores, labels):
+        slot_to_id, docs, sign = self._slot_to_id, self._docs, -1.0 if self.metric == "l2" else 1.0
+        for row_s, row_i in zip(np.asarray(scores).tolist(), np.asarray(labels).tolist()):  # Python ints: faster
             hits = []
             for s, slot in zip(row_s, row_i):
-                doc_id = self._slot_to_id.get(int(slot))
+                doc_id = slot_to_id.get(slot)
                 if slot < 0 or doc_id is None:
                     continue
-                d = self._docs[doc_id]
-                score = -float(s) if self.metric == "l2" else float(s)
-                hits.append(Hit(doc_id, score, d["text"], dict(d["metadata"]), d.get("key")))
+                d = docs[doc_id]
+                hits.append(Hit(doc_id, sign * s, d["text"], dict(d["metadata"]), d.get("key")))
             out.append(hits)
         return out
 
