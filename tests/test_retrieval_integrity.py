@@ -301,3 +301,26 @@ def test_a_blank_query_is_refused(tmp_path, query):
     for mode in ("dense", "bm25", "hybrid_rrf"):
         with pytest.raises(ConfigError, match=r"Query 0 is blank"):
             HybridRetriever(index=index, embedder=EMB, mode=mode, k=3).retrieve_batch([query])
+
+
+@pytest.mark.parametrize("recipe", ["Flat", "HNSW32", "IVF8,Flat"])
+def test_search_arrays_returns_what_search_returns(recipe):
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((400, 16)).astype(np.float32)
+    index = VectorIndex(16, recipe=recipe)
+    index.add(vectors, [f"d{i}" for i in range(400)])
+    index.delete([5, 9])
+    index.add(vectors[:3], ["again"] * 3)
+    queries = vectors[[1, 5, 77]]
+    scores, ids = index.search_arrays(queries, 5)
+    rows = index.search(queries, 5)
+    assert ids.tolist() == [[h.id for h in row] for row in rows]
+    assert np.allclose(scores, [[h.score for h in row] for row in rows], atol=1e-5)
+    fresh = VectorIndex(16, recipe=recipe)
+    fresh.add(vectors, [""] * 400)
+    s2, i2 = fresh.search_arrays(queries, 5)
+    assert i2.tolist() == [[h.id for h in row] for row in fresh.search(queries, 5)]
+    small = VectorIndex(16)
+    small.add(vectors[:3], [""] * 3)
+    _, padded = small.search_arrays(queries[:1], 5)
+    assert padded.shape == (1, 5) and padded[0, 3:].tolist() == [-1, -1]
