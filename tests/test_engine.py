@@ -30,9 +30,9 @@ def test_every_problem_is_reported_at_once_with_its_dotted_path() -> None:
     problems = validate_params(cls, params, "setups.lora.adapt")
     assert problems == [
         "setups.lora.adapt.r must be an int >= 1. Got 0 instead.",
-        "setups.lora.adapt.dropout must be a number < 1.0. Got 1.5 instead.",
+        "setups.lora.adapt.dropout must be a number in [0, 1). Got 1.5 instead.",
         "setups.lora.adapt.epochs must be an int >= 1. Got -1 instead.",
-        "setups.lora.adapt.learning_rate must be a number > 0.0. Got -1 instead.",
+        "setups.lora.adapt.learning_rate must be a number > 0. Got -1 instead.",
         "setups.lora.adapt.init_head must be 'probe' or 'zeros'. Got 'random' instead.",
     ]
     with pytest.raises(ConfigError, match=r"5 problem\(s\) in setups.lora.adapt:\n- setups.lora.adapt.r must be"):
@@ -46,7 +46,7 @@ def test_every_problem_is_reported_at_once_with_its_dotted_path() -> None:
                            {"task_strategy": "lora", "task_params": {"r": 0}}, "cpt") == [
         "cpt.task_params.r must be an int >= 1. Got 0 instead."]
     assert validate_params(STRATEGIES.get("zero_shot").config_class, {"temperature": 0}, "z") == [
-        "z.temperature must be a number > 0.0. Got 0 instead."]
+        "z.temperature must be a number > 0. Got 0 instead."]
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

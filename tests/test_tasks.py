@@ -138,7 +138,7 @@ def test_setups_and_metrics_the_task_does_not_allow_are_validate_errors(tmp_path
             and "Allowed: `adapt` with strategy full, lora, peft, token_classification." in text)
     assert ("setups.sentence_head.adapt.strategy: 'head' does not fit task 'masakhaner' (token_classification). "
             "Strategies for it: full, lora, peft, token_classification." in text)
-    assert "metrics[0]: 'macro_f1' does not score task 'masakhaner' (token_classification). Metrics for it: " \
+    assert "metrics[1]: 'macro_f1' does not score task 'masakhaner' (token_classification). Metrics for it: " \
            "entity_f1, entity_precision, entity_recall." in text
     assert len(problems) == 3, problems
 
@@ -168,7 +168,7 @@ def test_missing_languages_and_files_are_validate_errors(tmp_path):
     raw["sources"] = ["swh_Latn"]
     raw["target_languages"] = ["hau_Latn"]
     _, problems = build_config(raw, source="c.yaml")
-    assert problems == [f"c.yaml: task: train file {tmp_path / 'none.conll'} does not exist."]
+    assert problems == [f"c.yaml: task: train file {tmp_path / 'none.conll'} does not exist. Check the path (relative paths start from the current folder)."]
 
 
 def test_own_conll_files_by_language(tmp_path):

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from annotated_types import Ge, Gt, MinLen
 
 from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.fileio import atomic_write_json
+from polyglot_transfer.typed_config import typed, validate
 
 logger = logging.getLogger(__name__)
 
@@ -29,24 +32,24 @@ DEFAULT_C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 FALLBACK_C = 10.0
 
 
+@typed
 @dataclass
 class HeadConfig:
-    C: float | None = None  # inverse L2 regularisation strength; None: chosen by cross-validation on the train set
-    C_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))  # candidates when C is None
-    cv_folds: int = 5  # folds of the stratified cross-validation that picks C (fewer if a label has fewer examples)
-    max_iter: int = 2000
-    class_weight: str | None = None  # None or "balanced"
+    # inverse L2 regularisation strength; None: chosen by cross-validation on the train set
+    C: Annotated[float, Gt(0)] | None = None
+    # candidates when C is None
+    C_grid: Annotated[list[Annotated[float, Gt(0)]], MinLen(1)] = field(default_factory=lambda: list(DEFAULT_C_GRID))
+    # folds of the stratified cross-validation that picks C (fewer if a label has fewer examples)
+    cv_folds: Annotated[int, Ge(2)] = 5
+    max_iter: Annotated[int, Ge(1)] = 2000
+    class_weight: Literal["balanced"] | None = None  # None or "balanced"
 
 
 def _check(config: HeadConfig) -> None:
-    if config.C is not None and not config.C > 0:
-        raise ConfigError(f"head.C must be > 0 (or null to choose it by cross-validation). Got {config.C!r}.")
-    if not config.C_grid or any(not isinstance(c, (int, float)) or isinstance(c, bool) or c <= 0
-                                for c in config.C_grid):
-        raise ConfigError(f"head.C_grid must be a non-empty list of numbers > 0, e.g. [0.1, 1, 10]. "
-                          f"Got {config.C_grid!r}.")
-    if not isinstance(config.cv_folds, int) or config.cv_folds < 2:
-        raise ConfigError(f"head.cv_folds must be an int >= 2. Got {config.cv_folds!r}.")
+    """Refuse a config built around the typed path (e.g. HeadConfig(C=0) in Python)."""
+    _, problems = validate(HeadConfig, dataclasses.asdict(config), "head")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in head:\n- " + "\n- ".join(problems))
 
 
 def cv_folds_for(y: list[int] | np.ndarray, wanted: int) -> int:
@@ -108,7 +111,7 @@ class HeadStrategy(Strategy):
                                   random_state=self.seed)
 
     def _xy(self, train: TextDataset) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from polyglot_transfer.adapt.full import check_support
+        from polyglot_transfer.adapt.base import check_support
         from polyglot_transfer.models.provision import resolve_model
 
         labels = self._check_train(train)
