@@ -33,7 +33,7 @@ def test_every_problem_is_reported_at_once_with_its_dotted_path() -> None:
         "setups.lora.adapt.dropout must be a number in [0, 1). Got 1.5 instead.",
         "setups.lora.adapt.epochs must be an int >= 1. Got -1 instead.",
         "setups.lora.adapt.learning_rate must be a number > 0. Got -1 instead.",
-        "setups.lora.adapt.init_head must be 'probe' or 'zeros'. Got 'random' instead.",
+        "setups.lora.adapt.init_head must be one of 'probe', 'zeros'. Got 'random' instead.",
     ]
     with pytest.raises(ConfigError, match=r"5 problem\(s\) in setups.lora.adapt:\n- setups.lora.adapt.r must be"):
         config_from_dict(cls, params, "setups.lora.adapt")
