@@ -105,3 +105,17 @@ def test_lora_composes_with_token_classification(tiny_encoder: Path, tmp_path: P
     assert loaded.task == "token_classification"
     for a, b in zip(loaded.predict_proba(data), strategy.predict_proba(data)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_training_logs_progress_with_an_eta(tiny_encoder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A long fit shows signs of life in piped logs: step, epoch, loss and ETA about every tenth of the run."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="polyglot_transfer")
+    strategy = build_strategy("lora", {"epochs": 3, "batch_size": 2}, tiny_encoder, seed=0)
+    strategy.fit(toy())
+    lines = [r.getMessage() for r in caplog.records if "lora training: step" in r.getMessage()]
+    assert len(lines) >= 5, lines  # 18 steps: one line about every 10%, then the final one
+    assert "ETA" in lines[0] and "epoch" in lines[0]
+    assert lines[-1].startswith("lora training: step 18/18 (100%)") and "done in" in lines[-1], lines[-1]
+    assert any("loss" in line for line in lines[1:]), lines

@@ -43,6 +43,7 @@ from polyglot_transfer.adapt.base import (
     Positive,
     Probability,
     Strategy,
+    TrainingProgress,
     check_support,
     epoch_losses,
     training_arguments,
@@ -213,7 +214,8 @@ class LanguageAdapterStrategy(Strategy):
         with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
             args = training_arguments(tmp, epochs=self.config.lang_epochs, lr=self.config.lang_lr,
                                       batch_size=self.config.batch_size, seed=self.seed)
-            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
+                              callbacks=[TrainingProgress(f"language adapter {name}")])
             trainer.train()
             return epoch_losses(trainer)
 
@@ -256,7 +258,8 @@ class LanguageAdapterStrategy(Strategy):
                                       batch_size=self.config.batch_size, seed=self.seed,
                                       warmup_steps=0.1, lr_scheduler_type="linear")
             trainer = Trainer(model=self.classifier_, args=args, train_dataset=ds,
-                              data_collator=DataCollatorWithPadding(self.tokenizer_))
+                              data_collator=DataCollatorWithPadding(self.tokenizer_),
+                              callbacks=[TrainingProgress("task adapter")])
             trainer.train()
             self.train_loss_ = epoch_losses(trainer)
         self.classifier_.eval()
