@@ -378,10 +378,21 @@ def test_predict_runs_on_the_models_device(name: str, fitted) -> None:
         misplaced.extend(f"{type(module).__name__} got a tensor on {t.device}" for t in tensors
                          if t.device != device.device)
 
+    def checked_generate(module):  # generate() fails on `meta` before any forward: check what it receives
+        original = module.generate
+
+        def generate(*args, **kwargs):
+            check_inputs(module, args, kwargs)
+            return original(*args, **kwargs)
+
+        return generate
+
     for module in modules.values():
         module.to("meta")
         for sub in module.modules():
             sub.register_forward_pre_hook(check_inputs, with_kwargs=True)
+        if callable(getattr(module, "generate", None)):
+            module.generate = checked_generate(module)
     try:
         toy.outputs(strategy, train)
     except (NotImplementedError, RuntimeError) as exc:  # a meta tensor has no data to copy out at the end

@@ -48,7 +48,7 @@ from polyglot_transfer.adapt.base import (
     training_arguments,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
-from polyglot_transfer.adapt.engine import load_pretrained, read_prompts, softmax_batches
+from polyglot_transfer.adapt.engine import load_pretrained, peft_config, read_prompts, softmax_batches
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
@@ -142,11 +142,7 @@ class LanguageAdapterStrategy(Strategy):
         return self.config.objective
 
     def _lora_config(self):
-        from peft import LoraConfig
-
-        c = self.config
-        return LoraConfig(r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout,
-                          target_modules=list(c.target_modules), bias="none")
+        return peft_config("lora", None, self.config)
 
     def _base(self, num_labels: int) -> None:
         from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
