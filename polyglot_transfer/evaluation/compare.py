@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
-from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_language
+from polyglot_transfer.adapt.base import Strategy, predict_for_language
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig, build_config
 from polyglot_transfer.evaluation.manifest import environment
@@ -44,7 +44,10 @@ from polyglot_transfer.evaluation.run_folder import (
     cell_path,
     forgetting_path,
     key_of,
+    model_complete,
     model_dir,
+    read_cell,
+    read_json_file,
     trains_encoder,
 )
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
@@ -104,7 +107,7 @@ class CompareRunner:
         params = dict(setup.adapt)
         name = params.pop("strategy")
         folder = model_dir(self.run_dir, self.config, setup, source, seed)
-        if (folder / STRATEGY_FILE).is_file():
+        if model_complete(folder):  # a damaged saved model is logged and trained again
             logger.info("Reusing trained %s from %s", name, folder)
             return load_strategy(folder, embedder=self.embedder)
         strategy = build_strategy(name, params, self.config.model, seed=seed, embedder=self.embedder)
@@ -153,7 +156,8 @@ class CompareRunner:
         return sorted(paths)
 
     def unit_done(self, seed: int, source: str) -> bool:
-        return all(p.is_file() for p in self._unit_cells(seed, source) + self._unit_forgetting(seed, source))
+        return (all(read_cell(p) is not None for p in self._unit_cells(seed, source))
+                and all(_forgetting_ok(p) for p in self._unit_forgetting(seed, source)))
 
     def _write_manifest(self, data: TaskData) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +243,7 @@ class CompareRunner:
         for setup_name, setup in config.setups.items():
             for lang, test in data.tests.items():
                 path = self._cell_path(seed, source, setup_name, lang)
-                if path.is_file():
+                if read_cell(path) is not None:  # a damaged cell is logged and computed again
                     progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")
                     continue
                 parts: list[tuple[float, np.ndarray]] = []
@@ -279,8 +283,9 @@ class CompareRunner:
         from polyglot_transfer.adapt.forgetting import linear_probe_score
 
         path = self.run_dir / FORGETTING_DIR / f"before-{source}.json"
-        if path.is_file():
-            return float(json.loads(path.read_text())["before"])
+        cached = read_json_file(path, what="forgetting score")
+        if isinstance(cached, dict) and isinstance(cached.get("before"), int | float):
+            return float(cached["before"])
         train, held = data.trains[source], data.heldout[source]
         score = linear_probe_score(self.embedder.encode_queries(train.texts), train.labels,
                                    self.embedder.encode_queries(held.texts), held.labels, metric="macro_f1")
@@ -299,7 +304,7 @@ class CompareRunner:
                 continue
             folder = model_dir(self.run_dir, self.config, setup, source, seed)
             path = forgetting_path(self.run_dir, folder)
-            if path.is_file():
+            if _forgetting_ok(path):
                 continue
             akey = key_of(setup.adapt)
             strategy = strategies.get(akey) or self._strategy(setup, data, source, seed)
@@ -319,8 +324,9 @@ class CompareRunner:
     def diagnostics(self, data: TaskData) -> list[dict[str, Any]]:
         """Tokenizer fit of every target's test texts against every source's training texts (cached)."""
         path = self.run_dir / DIAGNOSTICS_FILE
-        if path.is_file():
-            return json.loads(path.read_text())
+        cached = read_json_file(path, what="diagnostics file")
+        if isinstance(cached, list):
+            return cached
         from polyglot_transfer.diagnostics.tokenizer_fit import compare_fit, load_tokenizer, tokenizer_fit
 
         try:
@@ -339,6 +345,12 @@ class CompareRunner:
             out = []
         atomic_write_json(path, out)
         return out
+
+
+def _forgetting_ok(path: Path) -> bool:
+    """Whether a forgetting score file is complete (a damaged one is measured again)."""
+    found = read_json_file(path, what="forgetting score")
+    return isinstance(found, dict) and all(isinstance(found.get(k), int | float) for k in ("before", "after", "drop"))
 
 
 def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarray:
