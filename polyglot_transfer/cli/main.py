@@ -166,16 +166,11 @@ def _print_results(results: dict) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from polyglot_transfer.errors import DataError
     from polyglot_transfer.evaluation.report import write_reports
+    from polyglot_transfer.evaluation.results_model import load_results
 
-    path = Path(args.run_dir) / "results.json"
-    if not path.is_file():
-        raise DataError(f"{path} does not exist. Pass a run folder written by `pgt compare`.")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}); rerun `pgt compare` to rebuild it.") from None
+    # Validated against the results schema; a missing, damaged or foreign file is a DataError naming it.
+    results = load_results(Path(args.run_dir) / "results.json")
     paths = write_reports(results, args.run_dir)
     print(f"Report: {paths['html']}\n        {paths['markdown']}")
     return 0

@@ -1,20 +1,38 @@
-"""Turn the finished cells of a run into results.json: metrics with bootstrap CIs, paired tests against
-the baseline with Holm correction across target languages, wins / ties / losses, the transfer matrix
-(source x target per setup), forgetting and tokenizer diagnostics.
+"""Turn the finished cells of a run into results.json: metrics with bootstrap CIs, chance levels, paired tests
+against the baseline with Holm correction across target languages, paired tests of each target's leader,
+wins / ties / losses, a recommendation of what to deploy, the transfer matrix (source x target per setup),
+forgetting and tokenizer diagnostics.
 
-The full schema is documented in docs/results_schema.md (schema_version 1). Every record, comparison
-and summary row names its `source`; the grid is setup x source x target x seed.
+results.json is written through one typed model (polyglot_transfer.evaluation.results_model.Results,
+schema_version 2, documented in docs/results_schema.md); the report reads it through the same model. Every
+record, comparison and summary row names its `source`; the grid is setup x source x target x seed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.evaluation.config import CompareConfig
+from polyglot_transfer.evaluation.results_model import SCHEMA_VERSION, validate_results
+from polyglot_transfer.evaluation.run_folder import (
+    DIAGNOSTICS_FILE,
+    cell_path,
+    describe_setup,
+    forgetting_path,
+    model_dir,
+    read_cell,
+    read_json_file,
+    trains_encoder,
+)
+from polyglot_transfer.evaluation.task_data import TaskData
+from polyglot_transfer.measure import stats as _stats
 from polyglot_transfer.measure.metrics import get_metric
 from polyglot_transfer.measure.stats import (
     bootstrap_ci,
@@ -24,26 +42,23 @@ from polyglot_transfer.measure.stats import (
     paired_bootstrap_test,
     wins_ties_losses,
 )
-from polyglot_transfer.evaluation.run_folder import (
-    DIAGNOSTICS_FILE,
-    cell_path,
-    describe_setup,
-    forgetting_path,
-    model_dir,
-    trains_encoder,
-)
-from polyglot_transfer.evaluation.task_data import TaskData
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "PRIMARY_METRIC", "build_results", "build_transfer_matrix", "chance_levels"]
+
 PRIMARY_METRIC = "macro_f1"
 #: Transfer labels of a transfer-matrix cell against the baseline setup.
-TRANSFER_LABELS = {"win": "positive", "loss": "negative", "tie": "inconclusive"}
+TRANSFER_LABELS = {"win": "positive", "loss": "negative", "tie": "inconclusive", "both_failed": "failed"}
+#: Random draws used to estimate the expected score of uniformly random predictions (metrics other than accuracy).
+UNIFORM_DRAWS = 200
+_EPS = 1e-9
+#: A score within this of the chance level counts as "at" it (chance levels are stored rounded to 6 decimals).
+CHANCE_TOLERANCE = 1e-6
 
 Cells = dict[tuple[str, str, str], list[dict[str, Any]]]  # (setup, source, target) -> one cell per seed
 
 
 def _read_cells(run_dir: Path, config: CompareConfig) -> Cells:
-
+    """Every cell of the grid, validated (read_cell); DataError listing what is missing or damaged."""
     cells: Cells = {}
     missing = []
     for setup in config.setups:
@@ -52,15 +67,20 @@ def _read_cells(run_dir: Path, config: CompareConfig) -> Cells:
                 runs = []
                 for seed in config.seeds:
                     path = cell_path(run_dir, seed, source, setup, lang)
-                    if not path.is_file():
+                    cell = read_cell(path)
+                    if cell is None:
                         missing.append(path)
                         continue
-                    runs.append(json.loads(path.read_text()))
+                    runs.append(cell)
                 cells[setup, source, lang] = runs
     if missing:
-        raise DataError(f"{len(missing)} cell(s) are missing, e.g. {missing[0]}: the run did not finish. "
-                        "Rerun the same command to resume.")
+        raise DataError(f"{len(missing)} cell(s) are missing or damaged, e.g. {missing[0]}: the run did not finish. "
+                        "Rerun the same command to resume (damaged cells are computed again).")
     return cells
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(float(x)) else None
 
 
 def _verdict(delta: float, p_adjusted: float, alpha: float) -> str:
@@ -71,7 +91,31 @@ def _verdict(delta: float, p_adjusted: float, alpha: float) -> str:
     return "tie"
 
 
-def _records(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dict[str, Any]]:
+def chance_levels(y_true: list[str], labels: list[str], metrics: list[str]) -> list[dict[str, Any]]:
+    """Per metric, the score of always predicting the most frequent test label (`majority`) and the expected
+    score of uniformly random labels (`uniform`: 1/K for accuracy, a seeded average of UNIFORM_DRAWS draws
+    otherwise), computed from the test labels."""
+    counts = Counter(y_true)
+    majority_label = max(labels, key=lambda lab: (counts.get(lab, 0), -labels.index(lab)))
+    rng = np.random.default_rng(0)
+    draws = [list(rng.choice(labels, size=len(y_true))) for _ in range(UNIFORM_DRAWS)]
+    out = []
+    for name in metrics:
+        metric = get_metric(name)
+        majority = float(metric(np.asarray(y_true), np.asarray([majority_label] * len(y_true)), labels))
+        if name == "accuracy":
+            uniform = 1.0 / len(labels)
+        else:
+            uniform = float(np.mean([metric(np.asarray(y_true), np.asarray(d), labels) for d in draws]))
+        out.append({"metric": name, "majority": round(majority, 6), "uniform": round(uniform, 6),
+                    "majority_label": majority_label})
+    return out
+
+
+def _records(config: CompareConfig, cells: Cells, labels: list[str],
+             chance: dict[tuple[str, str], float]) -> list[dict[str, Any]]:
+    """One record per setup x source x target x metric; `failed` when the value is at or below the target's
+    chance level on that metric (the higher of the majority-class and uniform-random scores)."""
     boot = config.bootstrap
     records = []
     for (setup, source, lang), runs in cells.items():
@@ -83,50 +127,206 @@ def _records(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dic
             else:
                 ci = bootstrap_ci_over_seeds(metric, [(r["y_true"], r["y_pred"]) for r in runs], labels,
                                              n_resamples=boot.n_resamples, alpha=boot.alpha, seed=0)
+            value = _finite(ci.value)
+            level = chance.get((lang, metric_name))
             records.append({"setup": setup, "source": source, "language": lang, "metric": metric_name,
-                            "value": ci.value, "ci_low": ci.low, "ci_high": ci.high, "n": len(runs[0]["y_true"]),
+                            "value": value, "ci_low": _finite(ci.low), "ci_high": _finite(ci.high),
+                            "n": len(runs[0]["y_true"]),
                             "seed": runs[0]["seed"] if len(runs) == 1 else None,
-                            "seeds": [r["seed"] for r in runs]})
+                            "seeds": [r["seed"] for r in runs],
+                            "failed": value is not None and level is not None and value <= level + CHANCE_TOLERANCE,
+                            "missing_reason": None if value is not None else "the metric is undefined on these predictions"})
     return records
 
 
-def _comparisons(config: CompareConfig, cells: Cells, labels: list[str]) -> list[dict[str, Any]]:
-    """Each setup vs the baseline (same source), per target and metric; Holm across targets.
+def _paired(metric_name: str, a: list[dict[str, Any]], b: list[dict[str, Any]], labels: list[str],
+            config: CompareConfig) -> dict[str, Any]:
+    """Paired test of setup a against setup b on one target (seeds paired seed by seed, concatenated).
 
-    Predictions of several seeds are paired seed by seed (concatenated). macro-F1 and other metrics use
-    the paired bootstrap; accuracy uses McNemar's test for the p-value (the CI of the difference still
-    comes from the paired bootstrap).
+    macro-F1 and other metrics use the paired bootstrap; accuracy uses McNemar's test for the p-value (the CI
+    of the difference still comes from the paired bootstrap).
     """
     boot = config.bootstrap
-    comparisons = []
+    y_true = [y for r in a for y in r["y_true"]]
+    pred_a, pred_b = [y for r in a for y in r["y_pred"]], [y for r in b for y in r["y_pred"]]
+    test = paired_bootstrap_test(get_metric(metric_name), y_true, pred_a, pred_b, labels,
+                                 n_resamples=boot.n_resamples, seed=0, alpha=boot.alpha)
+    row = {"delta": test.delta, "ci_low": _finite(test.low), "ci_high": _finite(test.high),
+           "p_value": test.p_value, "test": "paired_bootstrap"}
+    if metric_name == "accuracy":
+        mc = mcnemar_test(y_true, pred_a, pred_b)
+        row.update(p_value=mc.p_value, test="mcnemar",
+                   mcnemar={"b": mc.b, "c": mc.c, "statistic": mc.statistic, "exact": mc.exact})
+    return row
+
+
+def _comparisons(config: CompareConfig, cells: Cells, labels: list[str],
+                 failed: dict[tuple[str, str, str, str], bool]) -> list[dict[str, Any]]:
+    """Each setup vs the baseline (same source), per target and metric; Holm across targets.
+
+    Where both the setup and the baseline are at or below the majority class the verdict is `both_failed`:
+    a difference between two failed predictors is not a win or a loss.
+    """
+    comparisons: list[dict[str, Any]] = []
     if not config.baseline:
         return comparisons
+    base = config.baseline
     for setup in config.setups:
-        if setup == config.baseline:
+        if setup == base:
             continue
         for source in config.sources:
             for metric_name in config.metrics:
-                metric = get_metric(metric_name)
                 rows = []
                 for lang in config.target_languages:
-                    a, b = cells[setup, source, lang], cells[config.baseline, source, lang]
-                    y_true = [y for r in a for y in r["y_true"]]
-                    pred_a, pred_b = [y for r in a for y in r["y_pred"]], [y for r in b for y in r["y_pred"]]
-                    test = paired_bootstrap_test(metric, y_true, pred_a, pred_b, labels,
-                                                 n_resamples=boot.n_resamples, seed=0, alpha=boot.alpha)
-                    row = {"setup": setup, "baseline": config.baseline, "source": source, "language": lang,
-                           "metric": metric_name, "delta": test.delta, "ci_low": test.low, "ci_high": test.high,
-                           "p_value": test.p_value, "test": "paired_bootstrap"}
-                    if metric_name == "accuracy":
-                        mc = mcnemar_test(y_true, pred_a, pred_b)
-                        row.update(p_value=mc.p_value, test="mcnemar",
-                                   mcnemar={"b": mc.b, "c": mc.c, "statistic": mc.statistic, "exact": mc.exact})
+                    row = {"setup": setup, "baseline": base, "source": source, "language": lang,
+                           "metric": metric_name,
+                           **_paired(metric_name, cells[setup, source, lang], cells[base, source, lang], labels,
+                                     config)}
                     rows.append(row)
                 for row, p_adj in zip(rows, holm_correction([r["p_value"] for r in rows])):
                     row["p_adjusted"] = p_adj
-                    row["verdict"] = _verdict(row["delta"], p_adj, boot.alpha)
+                    both = (failed.get((setup, source, row["language"], metric_name))
+                            and failed.get((base, source, row["language"], metric_name)))
+                    row["verdict"] = "both_failed" if both else _verdict(row["delta"], p_adj, config.bootstrap.alpha)
                 comparisons.extend(rows)
     return comparisons
+
+
+def _leader_tests(config: CompareConfig, cells: Cells, labels: list[str],
+                  value: dict[tuple[str, str, str, str], float | None],
+                  comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source x metric x target: the leader (highest value) against every other setup, paired. The first
+    `other` is the runner-up.
+
+    Every pair has exactly one test, so no two sentences of the report can disagree: a pair that involves
+    the baseline is decided by its `comparisons` record (family "baseline": Holm across targets); the other
+    pairs are tested here and Holm-corrected among themselves (family "leader": source x metric x target).
+    """
+    alpha = config.bootstrap.alpha
+    vs_base = {(c["setup"], c["source"], c["language"], c["metric"]): c for c in comparisons}
+    out = []
+    for source in config.sources:
+        for metric_name in config.metrics:
+            for lang in config.target_languages:
+                scored = [(s, v) for s in config.setups if (v := value.get((s, source, lang, metric_name))) is not None]
+                if len(scored) < 2:
+                    continue
+                scored.sort(key=lambda sv: -sv[1])  # stable: config order breaks exact ties
+                leader = scored[0][0]
+                rows, own = [], []
+                for i, (other, _) in enumerate(scored[1:]):
+                    base = {"source": source, "language": lang, "metric": metric_name, "leader": leader,
+                            "other": other, "runner_up": i == 0}
+                    if config.baseline in (leader, other):
+                        setup, sign = (other, -1.0) if leader == config.baseline else (leader, 1.0)
+                        c = vs_base[setup, source, lang, metric_name]
+                        lo, hi = c["ci_low"], c["ci_high"]
+                        rows.append({**base, "delta": sign * c["delta"],
+                                     "ci_low": lo if sign > 0 or hi is None else -hi,
+                                     "ci_high": hi if sign > 0 or lo is None else -lo,
+                                     "p_value": c["p_value"], "p_adjusted": c["p_adjusted"], "test": c["test"],
+                                     "family": "baseline",
+                                     "significant": bool(c["p_adjusted"] <= alpha and sign * c["delta"] > 0)})
+                        continue
+                    row = _paired(metric_name, cells[leader, source, lang], cells[other, source, lang], labels, config)
+                    row.pop("mcnemar", None)
+                    rows.append({**base, **row, "family": "leader"})
+                    own.append(rows[-1])
+                for row, p_adj in zip(own, holm_correction([r["p_value"] for r in own])):
+                    row["p_adjusted"] = p_adj
+                    row["significant"] = bool(p_adj <= alpha and row["delta"] > 0)
+                out.extend(rows)
+    return out
+
+
+def _overall_test(config: CompareConfig, cells: Cells, labels: list[str], source: str, metric_name: str,
+                  leader: str, other: str) -> dict[str, Any]:
+    """Stratified paired bootstrap of the mean over targets: examples are resampled within each target,
+    the metric is computed per target and averaged. Two-sided p-value as in paired_bootstrap_test."""
+    boot = config.bootstrap
+    metric = get_metric(metric_name)
+    rng = np.random.default_rng(0)
+    deltas = np.zeros(boot.n_resamples)
+    observed = 0.0
+    for lang in config.target_languages:
+        a, b = cells[leader, source, lang], cells[other, source, lang]
+        y_true, (pa, pb), labs = _stats._prepare([y for r in a for y in r["y_true"]],
+                                                 [[y for r in a for y in r["y_pred"]],
+                                                  [y for r in b for y in r["y_pred"]]], labels,
+                                                 _stats._uses_labels(metric))
+        observed += float(metric(y_true, pa, labs)) - float(metric(y_true, pb, labs))
+        index = _stats._draw_index(rng, boot.n_resamples, len(y_true))
+        scores = _stats._bootstrap_scores(metric, y_true, [pa, pb], labs, index)
+        deltas += scores[:, 0] - scores[:, 1]
+    k = len(config.target_languages)
+    observed, deltas = observed / k, deltas / k
+    if abs(observed) <= _EPS:
+        p_value = 1.0
+    else:
+        p_value = min(1.0, 2.0 * float(np.sum(np.sign(observed) * deltas <= _EPS)) / boot.n_resamples)
+    low, high = np.quantile(deltas, [boot.alpha / 2, 1 - boot.alpha / 2])
+    return {"leader": leader, "other": other, "delta": observed, "ci_low": _finite(low), "ci_high": _finite(high),
+            "p_value": p_value, "significant": bool(p_value <= boot.alpha and observed > 0),
+            "test": "stratified_paired_bootstrap"}
+
+
+def _recommendation(config: CompareConfig, cells: Cells, labels: list[str], records: list[dict[str, Any]],
+                    leader_tests: list[dict[str, Any]], metric_name: str) -> dict[str, Any]:
+    """What to deploy, on the primary source and metric: the best mean over targets (tested against the
+    runner-up), with per-target exceptions where another setup is significantly better there."""
+    source = config.sources[0]
+    rec = {(r["setup"], r["language"]): r for r in records if r["source"] == source and r["metric"] == metric_name}
+    targets = list(config.target_languages)
+    means = {}
+    for setup in config.setups:
+        vals = [rec[setup, t]["value"] for t in targets if (setup, t) in rec]
+        if len(vals) == len(targets) and all(v is not None for v in vals):
+            means[setup] = float(np.mean(vals))
+    tests = [t for t in leader_tests if t["source"] == source and t["metric"] == metric_name]
+    languages = []
+    for lang in targets:
+        scored = sorted(((s, rec[s, lang]) for s in config.setups if rec.get((s, lang), {}).get("value") is not None),
+                        key=lambda sr: -sr[1]["value"])
+        failed = [s for s, r in scored if r["failed"]]
+        if not scored or len(failed) == len(scored):
+            languages.append({"language": lang, "status": "failed", "choice": [], "failed": failed})
+            continue
+        if len(scored) == 1:
+            languages.append({"language": lang, "status": "single", "choice": [scored[0][0]], "failed": failed})
+            continue
+        leader = scored[0][0]
+        ties = [t["other"] for t in tests if t["language"] == lang and not t["significant"] and t["other"] not in failed]
+        choice = [leader] + [s for s, _ in scored[1:] if s in ties]
+        languages.append({"language": lang, "status": "best" if len(choice) == 1 else "tied", "choice": choice,
+                          "failed": failed})
+    out: dict[str, Any] = {"source": source, "metric": metric_name, "means": means, "n_targets": len(targets),
+                           "overall": [], "status": "none", "test": None, "exceptions": {}, "languages": languages}
+    if not means:
+        return out
+    order = sorted(means, key=lambda s: -means[s])
+    leader = order[0]
+    if len(order) == 1:
+        out.update(overall=[leader], status="single")
+        return out
+    test = _overall_test(config, cells, labels, source, metric_name, leader, order[1])
+    out["test"] = test
+    exceptions = {}
+    for choice in languages:
+        lang = choice["language"]
+        if choice["status"] not in ("best", "tied") or choice["choice"][0] == leader:
+            continue
+        against = next((t for t in tests if t["language"] == lang and t["leader"] == choice["choice"][0]
+                        and t["other"] == leader), None)
+        if against is not None and against["significant"]:
+            exceptions[lang] = choice["choice"][0]
+    out["exceptions"] = exceptions
+    if exceptions:
+        out.update(overall=[leader], status="per_language")
+    elif test["significant"]:
+        out.update(overall=[leader], status="best")
+    else:
+        out.update(overall=[leader, order[1]], status="tied")
+    return out
 
 
 def build_transfer_matrix(config: CompareConfig, records: list[dict[str, Any]],
@@ -170,7 +370,9 @@ def build_transfer_matrix(config: CompareConfig, records: list[dict[str, Any]],
 
 
 def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
-    """One row per (setup that trains the encoder, source): before / after / drop, mean over seeds."""
+    """One row per (setup that trains the encoder, source): before / after / drop, mean over seeds.
+
+    Damaged score files are skipped with a warning (the rerun measures them again)."""
 
     rows = []
     for name, setup in config.setups.items():
@@ -180,68 +382,93 @@ def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
             found = []
             for seed in config.seeds:
                 path = forgetting_path(run_dir, model_dir(run_dir, config, setup, source, seed))
-                if path.is_file():
-                    found.append(json.loads(path.read_text()))
+                f = read_json_file(path, what="forgetting score")
+                if isinstance(f, dict) and all(_finite(f.get(k)) is not None for k in ("before", "after", "drop")):
+                    found.append(f)
             if not found:
                 continue
             mean = {k: sum(float(f[k]) for f in found) / len(found) for k in ("before", "after", "drop")}
-            rows.append({"setup": name, "language": source, **mean, "metric": found[0]["metric"],
-                         "mode": found[0]["mode"], "seeds": [f["seed"] for f in found],
+            rows.append({"setup": name, "language": source, **mean, "metric": found[0].get("metric", "macro_f1"),
+                         "mode": found[0].get("mode", "probe"), "seeds": [f.get("seed", 0) for f in found],
                          "drop_per_seed": [float(f["drop"]) for f in found],
                          "n": found[0].get("n_eval")})
     return rows
 
 
 def _diagnostics(run_dir: Path) -> list[dict[str, Any]]:
+    found = read_json_file(run_dir / DIAGNOSTICS_FILE, what="diagnostics file")
+    return found if isinstance(found, list) else []
 
-    path = run_dir / DIAGNOSTICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
 
+def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, duration_s: float | None = None,
+                  config_path: str | Path | None = None) -> dict:
+    """results.json of a finished run, validated by the typed model (schema: docs/results_schema.md).
 
-def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, duration_s: float | None = None) -> dict:
-    """results.json of a finished run (schema: docs/results_schema.md)."""
+    `config_path` defaults to the run folder's config.resolved.yaml (the config as run, overrides included).
+    """
     from polyglot_transfer.languages import resolve_language
 
+    run_dir = Path(run_dir)
     boot = config.bootstrap
     cells = _read_cells(run_dir, config)
     labels = data.labels
-    records = _records(config, cells, labels)
-    comparisons = _comparisons(config, cells, labels)
     primary = PRIMARY_METRIC if PRIMARY_METRIC in config.metrics else config.metrics[0]
+    languages = []
+    majority: dict[tuple[str, str], float] = {}
+    for lang in config.target_languages:
+        y_true = list(cells[next(iter(config.setups)), config.sources[0], lang][0]["y_true"])
+        chance = chance_levels(y_true, labels, list(config.metrics))
+        majority.update({(lang, c["metric"]): max(c["majority"], c["uniform"]) for c in chance})
+        languages.append({"code": lang, "name": resolve_language(lang).name, "resource": data.resource.get(lang),
+                          "n_test": len(y_true), "chance": chance})
+    records = _records(config, cells, labels, majority)
+    failed = {(r["setup"], r["source"], r["language"], r["metric"]): r["failed"] for r in records}
+    value = {(r["setup"], r["source"], r["language"], r["metric"]): r["value"] for r in records}
+    comparisons = _comparisons(config, cells, labels, failed)
+    leader_tests = _leader_tests(config, cells, labels, value, comparisons)
     summary = []
     for setup in config.setups:
         for source in config.sources:
             rows = [c for c in comparisons if c["setup"] == setup and c["source"] == source and c["metric"] == primary]
             if rows:
+                counted = [c for c in rows if c["verdict"] != "both_failed"]
                 summary.append({"setup": setup, "source": source, "metric": primary,
-                                **wins_ties_losses(rows, alpha=boot.alpha)})
+                                **wins_ties_losses(counted, alpha=boot.alpha),
+                                "both_failed": len(rows) - len(counted)})
 
-    manifest_path = run_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_json_file(run_dir / "manifest.json", what="manifest")
+    manifest = manifest if isinstance(manifest, dict) else {}
     env = dict(manifest.get("environment", {}))
     if "model" in manifest:
         env["models"] = {config.model: manifest["model"]}
     env["seeds"] = config.seeds
     env["backend"] = config.backend
-    return {
+    resolved = run_dir / "config.resolved.yaml"
+    if config_path is None and resolved.is_file():
+        config_path = resolved
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run": {"name": config.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "run_dir": str(run_dir), "duration_s": duration_s, "ci_level": 1 - boot.alpha,
+                "run_dir": str(run_dir), "config_path": str(config_path) if config_path else None,
+                "duration_s": duration_s, "ci_level": 1 - boot.alpha, "alpha": boot.alpha,
                 "n_resamples": boot.n_resamples},
         "task": {"name": data.name, "type": "classification", "labels": labels,
                  "n_train": len(data.train), "n_train_per_source": {s: len(d) for s, d in data.trains.items()}},
         "source_languages": list(config.sources),
-        "languages": [{"code": lang, "name": resolve_language(lang).name, "resource": data.resource.get(lang)}
-                      for lang in config.target_languages],
+        "languages": languages,
         "setups": [{"name": name, "description": describe_setup(name, s)} for name, s in config.setups.items()],
         "baseline": config.baseline,
         "primary_metric": primary,
         "records": records,
         "comparisons": comparisons,
+        "leader_tests": leader_tests,
         "summary": summary,
+        "recommendation": _recommendation(config, cells, labels, records, leader_tests, primary),
         "transfer_matrix": build_transfer_matrix(config, records, comparisons, primary),
         "forgetting": _forgetting(config, run_dir),
         "diagnostics": _diagnostics(run_dir),
         "cards": data.cards,
         "environment": env,
     }
+    # One schema: what is written is exactly what the report reads (a field missing from the model fails here).
+    return validate_results(results, where="results built from " + str(run_dir)).to_json_dict()
