@@ -25,11 +25,11 @@ UNK_RATE_WARNING = 0.05
 
 #: Remedies the toolkit offers, per kind of warning.
 REMEDY = {
-    "script": ("extend the vocabulary (adapt strategy `vocab_extension`), transliterate the text into a script "
+    "script": ("extend the vocabulary (adapt strategy vocab_extension), transliterate the text into a script "
                "the tokenizer covers, or train on a source language written in the same script"),
-    "fertility": ("extend the vocabulary (adapt strategy `vocab_extension`) or train on a closer source language "
-                  "(`pgt plan` ranks them)"),
-    "domain": "add in-domain source data or another source language closer to the target (`pgt plan` ranks them)",
+    "fertility": ("extend the vocabulary (adapt strategy vocab_extension) or train on a closer source language "
+                  "(pgt plan ranks them)"),
+    "domain": "add in-domain source data or another source language closer to the target (pgt plan ranks them)",
 }
 
 
@@ -178,7 +178,7 @@ def glance(res: Results) -> list[Claim]:
         if diffs:
             out.append(Claim("differences", f"Significant differences on {name} ({mlabel}): {'; '.join(diffs)}.",
                              code))
-        elif len(val) > 1:
+        elif len(val) > 1 and (lt or any(c.language == code for c in comps)):
             note = "; differences between two failed setups are not counted" if both_failed or len(failed) > 1 else ""
             out.append(Claim("no_differences", f"On {name}, no difference between setups is significant "
                                                f"({mlabel}, paired tests, Holm-adjusted{note}).", code))
@@ -212,7 +212,9 @@ def glance(res: Results) -> list[Claim]:
 
 def _recommendation_claims(res: Results, mlabel: str) -> list[Claim]:
     rec = res.recommendation
-    if rec is None or rec.status == "none":
+    if rec is None:
+        return [Claim("recommend_none", "Recommendation: none (results.json records no recommendation).")]
+    if rec.status == "none":
         return [Claim("recommend_none", "Recommendation: none; no setup has a score on every target.")]
     names = {lang.code: _lang_name(lang) for lang in res.languages}
     n = rec.n_targets

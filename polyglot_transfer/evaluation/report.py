@@ -437,6 +437,8 @@ def _verdict_word(verdict: object) -> str:
         return "worse"
     if v in _TIE:
         return "inconclusive"
+    if v == "both_failed":
+        return "both failed (not counted)"
     return v or MISSING
 
 
@@ -615,8 +617,10 @@ def _transfer_markdown(view: _View) -> list[str]:
         out += _md_table(["Source / target"] + [_md(view.lang_label(t)) for t in tm.targets], rows)
         labels = [c.get("label") for c in cells.values()]
         if any(lbl in ("positive", "negative", "inconclusive") for lbl in labels):
+            failed = labels.count("failed")
             out += ["", f"Against {_md(tm.baseline)}: {labels.count('positive')} positive, "
-                        f"{labels.count('negative')} negative, {labels.count('inconclusive')} inconclusive."]
+                        f"{labels.count('negative')} negative, {labels.count('inconclusive')} inconclusive"
+                        + (f", {failed} where both failed (not counted)." if failed else ".")]
     legend = ("Cells: mean over seeds [confidence interval]; *italic*: trained and tested on the same language "
               "(in-language). Gap: in-language score of the target minus this cell (how much is lost by "
               "transferring instead of training on the target itself).")
@@ -729,7 +733,7 @@ def write_markdown(results: Mapping[str, Any]) -> str:
         legend = (f"Cells: score [confidence interval]; {MISSING}: no record for that setup and language in "
                   "results.json (a reason is given when the record says why). **Bold**: the highest score for the "
                   "language (the summary says whether it is significantly best); †: failed, at or below the "
-                  "majority class.")
+                  "chance level (see Chance levels).")
         if view.baseline:
             legend += (
                 f" {MARK_BETTER} significantly better than the baseline {_md(view.baseline)}, "
@@ -803,7 +807,7 @@ def write_markdown(results: Mapping[str, Any]) -> str:
     out += ["", "## Environment", ""]
     env = view.environment
     seeds = env.get("seeds")
-    out += [f"- **Python:** {_md(env.get('python') or MISSING)}",
+    out += [f"- **Python:** {_md(env.get('python') or MISSING + ' (not recorded in manifest.json)')}",
             f"- **Hardware:** {_md(_hardware_text(env.get('hardware')))}",
             f"- **Seeds:** {_md(', '.join(str(s) for s in seeds) if seeds else MISSING)}"]
     out += [f"- **{_md(k)}:** {_md(v)}" for k, v in
@@ -927,9 +931,10 @@ def _html_cell(view: _View, cell: _Cell | None, setup: str, lang: _Lang) -> str:
     is_base = setup == view.baseline
     classes = ["cell", "num"] + (["baseline"] if is_base else [])
     if cell is None or cell.value is None:
-        return f'<td class="{" ".join(classes + ["na"])}">n/a</td>'
+        return f'<td class="{" ".join(classes + ["na"])}">{_e(_cell_text(cell))}</td>'
     if cell.best:
         classes.append("best")
+    failed = ' <span class="mark" title="failed: at or below the chance level">†</span>' if cell.failed else ""
     mark = ""
     if not is_base and view.baseline and cell.mark in ("better", "worse"):
         classes.append(cell.mark)
@@ -946,7 +951,7 @@ def _html_cell(view: _View, cell: _Cell | None, setup: str, lang: _Lang) -> str:
     if seeds:
         tip.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}")
     return (f'<td class="{" ".join(classes)}" title="{_e("; ".join(tip))}">'
-            f'<span class="val">{cell.value:.2f}</span>{ci}{mark}</td>')
+            f'<span class="val">{cell.value:.2f}</span>{ci}{failed}{mark}</td>')
 
 
 def _figure(kind: str, ident: str, svg: str, caption: str, wide: bool = False) -> str:
@@ -1134,7 +1139,7 @@ def _cards_html(view: _View) -> str:
 def _environment_html(view: _View) -> str:
     env = view.environment
     seeds = env.get("seeds")
-    facts = [("Python", env.get("python") or MISSING), ("Hardware", _hardware_text(env.get("hardware"))),
+    facts = [("Python", env.get("python") or MISSING + " (not recorded in manifest.json)"), ("Hardware", _hardware_text(env.get("hardware"))),
              ("Seeds", ", ".join(str(s) for s in seeds) if seeds else MISSING)]
     facts += _extra_items(env, {"python", "hardware", "seeds", "packages", "models"})
     body = '<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>"

@@ -26,8 +26,9 @@ TASK_SECTIONS: dict[str, list[str]] = {
 
 _MD_SPECIAL = str.maketrans({"\\": "\\\\", "`": "\\`", "*": "\\*", "|": "\\|", "[": "\\[", "]": "\\]",
                              "\n": " ", "\r": " "})
-#: A tag-like token (<unk>, <b>, </s>) becomes a code span; any other < > & is backslash-escaped.
-_MD_ANGLE = re.compile(r"(<[A-Za-z/!][^<>\s`\\|&]{0,40}>)|([<>&])")
+#: A tag-like token (<unk>, <b>, </s>) becomes a code span; any other < (and & starting an entity) is
+#: backslash-escaped. A lone > cannot open HTML and our lines never start with it, so it stays readable.
+_MD_ANGLE = re.compile(r"(<[A-Za-z/!][^<>\s`\\|&]{0,40}>)|(<|&(?=#?\w+;))")
 
 
 class Raw(str):
@@ -38,7 +39,7 @@ def md_escape(text: object) -> str:
     """Escape text once for Markdown (CommonMark): no raw HTML, no emphasis, no broken tables.
 
     Markdown is not HTML: `<unk>` is written as the code span `` `<unk>` `` (shown as <unk>), never as
-    `&lt;unk&gt;`; other `<`, `>` and `&` get a backslash.
+    `&lt;unk&gt;`; any other `<`, and an `&` that would start an entity, get a backslash.
     """
     if isinstance(text, Raw):
         return str(text)

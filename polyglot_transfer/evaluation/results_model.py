@@ -20,7 +20,7 @@ TaskType = Literal["classification", "token_classification", "generative_qa"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class RunInfo(_Strict):
