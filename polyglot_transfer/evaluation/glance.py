@@ -103,6 +103,9 @@ def glance(res: Results) -> list[Claim]:
     """The at-a-glance claims of a run, per target then overall, ending with the recommendation."""
     rec = res.recommendation
     metric = (rec.metric if rec else None) or res.primary_metric
+    if metric is None and res.records:  # older writers: macro-F1 when recorded, else the first metric
+        names = [r.metric for r in res.records]
+        metric = "macro_f1" if "macro_f1" in names else names[0]
     source = (rec.source if rec else None) or (res.source_languages[0] if res.source_languages else None)
     if metric is None:
         return [Claim("empty", "No results were recorded.")]

@@ -351,7 +351,7 @@ FORGETTING_TEXT = (
 def _tests_text(view: _View, code: str) -> str:
     """The summary's sentence on the paired tests of one language (so plots and summary say the same)."""
     for c in view.claims:
-        if c.language == code and c.kind in ("differences", "no_differences"):
+        if c.language == code and c.kind in ("differences", "no_differences", "all_failed"):
             return c.text
     return "No paired test was recorded for this language."
 
