@@ -377,8 +377,9 @@ def _task_context(view: _View, fmt: str) -> dict[str, Any]:
             q, r = view.cell(quality, lang.code, s.name), view.cell("recall_at_k", lang.code, s.name)
             if q is None and r is None:
                 continue
-            retrieval_rows.append({"language": lang.label, "setup": s.name, "quality": _cell_text(q),
-                                   "recall": _cell_text(r) if r is not None else f"{MISSING} (no retrieval)"})
+            wrap = (lambda c: Raw(_cell_text(c, _md))) if fmt == "md" else _cell_text  # numbers: no escaping needed
+            retrieval_rows.append({"language": lang.label, "setup": s.name, "quality": wrap(q),
+                                   "recall": wrap(r) if r is not None else f"{MISSING} (no retrieval)"})
     setups = [s.name for s in view.setups]
     groups = []
     for lang in view.languages:
@@ -415,11 +416,12 @@ def _duration(seconds: object) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _cell_text(cell: _Cell | None) -> str:
+def _cell_text(cell: _Cell | None, esc: Any = str) -> str:
+    """Score [CI], or — with the record's reason (passed through `esc`, the output format's escape)."""
     if cell is None:
         return MISSING
     if cell.value is None:
-        return f"{MISSING} ({cell.reason})" if cell.reason else MISSING
+        return f"{MISSING} ({esc(cell.reason)})" if cell.reason else MISSING
     if cell.low is not None and cell.high is not None:
         return f"{cell.value:.2f} [{cell.low:.2f}, {cell.high:.2f}]"
     return f"{cell.value:.2f}"
@@ -692,7 +694,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
 
 def _md_cell(cell: _Cell | None, is_baseline: bool) -> str:
-    text = _cell_text(cell)
+    text = _cell_text(cell, _md)
     if cell is None or cell.value is None:
         return text
     if cell.best:
