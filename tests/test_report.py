@@ -341,7 +341,7 @@ def test_write_reports_leaves_nothing_behind_on_bad_input(results, tmp_path):
 def test_heatmap_marks_missing_cells_and_validates_shape():
     svg = plots.heatmap([[0.5, None], [0.7, 0.9]], ["a", "b"], ["x", "y"], "T $x$", key="hm")
     assert svg.startswith('<svg class="pgt-plot"') and svg.rstrip().endswith("</svg>")
-    assert ">n/a<" in svg and ">0.90<" in svg and "T $x$" in svg
+    assert ">—<" in svg and ">0.90<" in svg and "T $x$" in svg
     with pytest.raises(DataError, match="heatmap got 1 matrix rows but 2 row labels"):
         plots.heatmap([[0.5, 0.6]], ["a", "b"], ["x", "y"], "t")
     with pytest.raises(DataError, match="heatmap row 0 has 1 values but there are 2 column labels"):
@@ -359,7 +359,7 @@ def test_ci_plot_is_deterministic_and_ids_are_prefixed():
     assert not ids_a & set(re.findall(r'\sid="([^"]+)"', b))
     refs = re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', a)
     assert all((x or y) in ids_a for x, y in refs), "every internal reference must point at a prefixed id"
-    assert ">n/a<" in a and "<?xml" not in a and "DOCTYPE" not in a and "http" not in a
+    assert ">— (no result)<" in a and "<?xml" not in a and "DOCTYPE" not in a and "http" not in a
     with pytest.raises(DataError, match="ci_plot got no points"):
         plots.ci_plot([], title="t", xlabel="x")
 

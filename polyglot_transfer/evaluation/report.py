@@ -657,7 +657,7 @@ def _transfer_html(view: _View) -> str:
                                 [view.lang_label(t) for t in tm.targets], f"{title}: {mlabel} by source and target",
                                 vmin=vmin, vmax=vmax, colorbar_label=mlabel, key=f"transfer-{setup}")
             parts.append(_figure("transfer", setup, svg, f"{mlabel} of {setup} trained on each source (row) and "
-                                 "tested on each target (column); darker means better. Grey squares were not run.",
+                                 "tested on each target (column); darker means better. Grey squares (—): no record in results.json.",
                                  wide=True))
         rows = []
         for src in tm.sources:
@@ -715,7 +715,7 @@ def write_markdown(results: Mapping[str, Any]) -> str:
     out += [f"- **{k}:** {_md(v)}" for k, v in _run_facts(view)]
     descs = [s for s in view.setups if s.description]
     if descs:
-        out += ["", "Setups:", ""] + [f"- `{_md(s.name)}`: {_md(s.description)}" for s in descs]
+        out += ["", "Setups:", ""] + [f"- **{_md(s.name)}**: {_md(s.description)}" for s in descs]
 
     out += ["", render_section("glance", "md", claims=view.claims)]
 
@@ -1021,7 +1021,7 @@ def _plots_html(view: _View) -> str:
         parts.append(f"<h3>All setups and languages at once ({_e(mlabel)})</h3>")
         parts.append(_figure("heatmap", metric, svg,
                              f"Each square is the {mlabel} of one setup (row) on one language (column); "
-                             "darker means better. Grey squares were not run.", wide=True))
+                             "darker means better. Grey squares (—): no record in results.json.", wide=True))
     return "".join(parts)
 
 
