@@ -277,7 +277,8 @@ class Results(_Strict):
     environment: dict[str, Any] = Field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The JSON content (keys the writer did not set, e.g. an optional `domain_gap`, stay absent)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 def _problems(exc: ValidationError, limit: int = 8) -> str:
