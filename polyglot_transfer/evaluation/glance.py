@@ -229,7 +229,8 @@ def _recommendation_claims(res: Results, mlabel: str) -> list[Claim]:
                                              f"(mean {mlabel} {rec.means[x]:.2f}); nothing was compared."))
     elif rec.status == "best" and t is not None:
         x = rec.overall[0]
-        out.append(Claim("recommend_best", f"Recommendation: deploy {x} on every target: best mean {mlabel} over "
+        where = "" if any(c.status == "failed" for c in rec.languages) else " on every target"
+        out.append(Claim("recommend_best", f"Recommendation: deploy {x}{where}: best mean {mlabel} over "
                                            f"the {n} targets ({rec.means[x]:.2f} vs {rec.means[t.other]:.2f} for the "
                                            f"runner-up {t.other}; stratified paired bootstrap, {_p(t.p_value)}), "
                                            "and no other setup is significantly better on any target."))

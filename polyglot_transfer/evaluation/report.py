@@ -852,6 +852,8 @@ nav.toc a { color: var(--accent); text-decoration: none; margin-right: 14px; }
   border-radius: 8px; padding: 14px 20px; margin: 18px 0; }
 .glance h2 { border: 0; margin: 0 0 6px; padding: 0; font-size: 18px; }
 .glance ul { margin: 0; padding-left: 20px; } .glance li { margin: 4px 0; }
+.glance li.claim-warning { color: var(--worse-ink); } .glance li.claim-all_failed, .glance li.claim-failed { color: var(--worse-ink); }
+.glance li[class*="claim-recommend"] { font-weight: 600; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 14px; margin: 0; }
 .facts dt { color: var(--muted); } .facts dd { margin: 0; overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
