@@ -9,7 +9,6 @@ is parsed and traced back to the record or test it rests on.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
