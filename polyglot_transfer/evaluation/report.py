@@ -7,7 +7,6 @@ Both are built from the same prepared view (:class:`_View`) so they always agree
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
