@@ -391,7 +391,7 @@ def test_header_names_config_model_hash_and_readable_hardware(tmp_path):
     results = build(tmp_path, y, {"head": {"yor_Latn": with_accuracy(y["yor_Latn"], 0.8)},
                                   "lora": {"yor_Latn": with_accuracy(y["yor_Latn"], 0.8, 3)}}, baseline="head")
     md = write_markdown(results)
-    assert f"- **Config:** {run / 'config.resolved.yaml'}" in md
+    assert f"- **Config:** {run / 'config.resolved.yaml'}" in md  # no config file named: the copy as run
     assert "`" + "cd" * 32 + "`" in md and "| intfloat/multilingual-e5-small |" in md
     assert "- **Hardware:** 16 CPUs (x86_64), GPU: NVIDIA H200, torch threads 1; Linux-6.8" in md
     assert "n/a" not in md and "NaN" not in md and "None" not in md

@@ -135,8 +135,12 @@ def test_compare_recomputes_a_damaged_cell_and_retrains_a_damaged_model(tiny_enc
     raw["setups"] = {"head": raw["setups"]["head"], "rag": raw["setups"]["rag"]}
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(raw))
     config = load_config(tmp_path / "toy.yaml")
-    first = run_compare(config, progress=False)
+    first = run_compare(config, progress=False, config_path=tmp_path / "toy.yaml")
     run = first.run_dir
+    assert first.results["run"]["config_path"] == str(tmp_path / "toy.yaml")
+    assert first.results["run"]["resolved_config"] == str(run / "config.resolved.yaml")
+    assert f"- **Config:** {tmp_path / 'toy.yaml'} (as run, overrides included: {run / 'config.resolved.yaml'})" in (
+        run / "report.md").read_text()
     cell = run / "cells/seed0/eng_Latn/head/swh_Latn.json"
     good = json.loads(cell.read_text())
     cell.write_text(cell.read_text()[:50])  # truncated: not done

@@ -134,7 +134,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     show_progress = not args.no_progress and sys.stderr.isatty()
-    result = run_compare(config, run_dir=args.output_dir, progress=show_progress)
+    result = run_compare(config, run_dir=args.output_dir, progress=show_progress, config_path=args.config)
     _print_results(result.results)
     for line in plain_summary(result.results):
         print(f"* {line}")

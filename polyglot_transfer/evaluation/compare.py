@@ -88,8 +88,10 @@ class CompareRunner:
     """Runs one CompareConfig. Expensive shared work (a trained model, an index) is built once per unit
     (seed x source) and reused by every setup and target that needs it."""
 
-    def __init__(self, config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> None:
+    def __init__(self, config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
+                 config_path: str | Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # the file the config was read from (shown in the report header)
         self.run_dir = Path(run_dir or config.output_dir or Path("runs") / config.name)
         self.progress = progress
         self._embedder = None
@@ -211,7 +213,8 @@ class CompareRunner:
                     self.run_unit(seed, source, data, progress)
         finally:
             progress.close()
-        results = build_results(config, data, self.run_dir, duration_s=time.perf_counter() - started)
+        results = build_results(config, data, self.run_dir, duration_s=time.perf_counter() - started,
+                                config_path=self.config_path)
         atomic_write_json(self.run_dir / "results.json", results)
         reports = write_reports(results, self.run_dir)
         return RunResult(self.run_dir, results, reports)
@@ -377,6 +380,7 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
     return runner.run_unit(seed, source, load_task_data(config))
 
 
-def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> RunResult:
+def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
+                config_path: str | Path | None = None) -> RunResult:
     """Run a comparison and write results.json, report.md and report.html into the run folder."""
-    return CompareRunner(config, run_dir=run_dir, progress=progress).run()
+    return CompareRunner(config, run_dir=run_dir, progress=progress, config_path=config_path).run()

@@ -466,7 +466,7 @@ def _run_facts(view: _View) -> list[tuple[str, str]]:
         ("Task", task_text),
         ("Run", str(run.get("name") or MISSING)),
         ("Created", str(run.get("created") or MISSING)),
-        ("Config", str(run.get("config_path") or f"{MISSING} (results.json records no config path)")),
+        ("Config", _config_text(run)),
         ("Duration", _duration(run.get("duration_s"))),
         ("Source languages", ", ".join(view.source_languages) or MISSING),
         ("Target languages", ", ".join(langs) or MISSING),
@@ -474,6 +474,13 @@ def _run_facts(view: _View) -> list[tuple[str, str]]:
         ("Baseline", view.baseline or "none"),
     ]
     return facts
+
+
+def _config_text(run: Mapping[str, Any]) -> str:
+    path, resolved = run.get("config_path"), run.get("resolved_config")
+    if path and resolved:
+        return f"{path} (as run, overrides included: {resolved})"
+    return str(path or resolved or f"{MISSING} (results.json records no config path)")
 
 
 def _hardware_text(hw: object) -> str:

@@ -404,7 +404,8 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
                   config_path: str | Path | None = None) -> dict:
     """results.json of a finished run, validated by the typed model (schema: docs/results_schema.md).
 
-    `config_path` defaults to the run folder's config.resolved.yaml (the config as run, overrides included).
+    `config_path`: the config file the user ran (when known); `resolved_config`: the run folder's
+    config.resolved.yaml (the config as run, overrides included).
     """
     from polyglot_transfer.languages import resolve_language
 
@@ -444,12 +445,11 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
     env["seeds"] = config.seeds
     env["backend"] = config.backend
     resolved = run_dir / "config.resolved.yaml"
-    if config_path is None and resolved.is_file():
-        config_path = resolved
     results = {
         "schema_version": SCHEMA_VERSION,
         "run": {"name": config.name, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "run_dir": str(run_dir), "config_path": str(config_path) if config_path else None,
+                "resolved_config": str(resolved) if resolved.is_file() else None,
                 "duration_s": duration_s, "ci_level": 1 - boot.alpha, "alpha": boot.alpha,
                 "n_resamples": boot.n_resamples},
         "task": {"name": data.name, "type": "classification", "labels": labels,

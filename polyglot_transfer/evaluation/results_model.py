@@ -27,7 +27,8 @@ class RunInfo(_Strict):
     name: str
     created: str
     run_dir: str | None = None
-    config_path: str | None = None
+    config_path: str | None = None  # the config file the user ran
+    resolved_config: str | None = None  # the run folder's config.resolved.yaml (overrides included)
     duration_s: float | None = None
     ci_level: float = 0.95
     alpha: float = 0.05
