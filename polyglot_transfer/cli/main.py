@@ -157,8 +157,10 @@ def _print_results(results: dict) -> None:
         row = [f"{lang['name']} ({lang['code']})"]
         for s in setups:
             r = cell.get((s, lang["code"]))
-            row.append("n/a" if r is None else
-                       f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
+            if r is None or r.get("value") is None or r.get("ci_low") is None or r.get("ci_high") is None:
+                row.append("—" if r is None or r.get("value") is None else f"{r['value']:.3f}")
+                continue
+            row.append(f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
         rows.append(row)
     baseline = results.get("baseline")
     title = f"macro-F1 with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
