@@ -168,8 +168,7 @@ def test_missing_languages_and_files_are_validate_errors(tmp_path):
     raw["sources"] = ["swh_Latn"]
     raw["target_languages"] = ["hau_Latn"]
     _, problems = build_config(raw, source="c.yaml")
-    assert problems == [f"c.yaml: task: train file {tmp_path / 'none.conll'} does not exist. Check the path "
-                        "(relative paths start from the current folder)."]
+    assert problems == [f"c.yaml: task: train file {tmp_path / 'none.conll'} does not exist. Check the path (relative paths start from the current folder)."]
 
 
 def test_own_conll_files_by_language(tmp_path):
