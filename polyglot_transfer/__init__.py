@@ -14,14 +14,15 @@ The Python front door (the same functions the ``pgt`` CLI calls)::
     head = pgt.build_strategy("head", {}, "intfloat/multilingual-e5-small")  # strategies by name: pgt.STRATEGIES
 
 Names are loaded on first use (torch and FAISS are imported only when a name that needs them is touched),
-so ``import polyglot_transfer`` and ``pgt --help`` stay fast.
+so ``import polyglot_transfer`` and ``pgt --help`` stay fast. Type checkers and IDEs read the same names,
+imported eagerly, from ``__init__.pyi``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -108,40 +109,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """The public names (for tab completion), loaded or not."""
     return sorted(set(globals()) | set(__all__))
-
-
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from polyglot_transfer.adapt import STRATEGIES, Strategy, build_strategy, load_strategy
-    from polyglot_transfer.api import compare, config_path, load_config, validate_config
-    from polyglot_transfer.data.corpora import list_example_configs, load_demo_corpus
-    from polyglot_transfer.data.dataset import Example, TextDataset
-    from polyglot_transfer.data.loaders import load_table
-    from polyglot_transfer.diagnostics.diagnose import diagnose
-    from polyglot_transfer.diagnostics.domain_gap import domain_gap
-    from polyglot_transfer.diagnostics.planner import Resources, plan_setups
-    from polyglot_transfer.diagnostics.recommend import recommend_sources
-    from polyglot_transfer.diagnostics.tokenizer_fit import tokenizer_fit
-    from polyglot_transfer.errors import (
-        ConfigError,
-        DataError,
-        IntegrityError,
-        ModelError,
-        PGTError,
-        UnsupportedError,
-    )
-    from polyglot_transfer.evaluation.compare import RunResult, run_compare
-    from polyglot_transfer.evaluation.config import CompareConfig
-    from polyglot_transfer.evaluation.report import write_reports
-    from polyglot_transfer.languages import resolve_language
-    from polyglot_transfer.models.catalog import CATALOG
-    from polyglot_transfer.models.provision import pull_model, resolve_model
-    from polyglot_transfer.retrieval.bm25 import BM25Index
-    from polyglot_transfer.retrieval.embedder import Embedder
-    from polyglot_transfer.retrieval.faiss_index import VectorIndex
-    from polyglot_transfer.retrieval.hybrid import HybridRetriever
-    from polyglot_transfer.retrieval.index_ops import build_index, open_index
-    from polyglot_transfer.retrieval.langchain_store import PGTEmbeddings, PGTVectorStore
-    from polyglot_transfer.retrieval.rag_chain import RagChain, build_rag_chain
-    from polyglot_transfer.retrieval.rerank import CrossEncoderReranker
-    from polyglot_transfer.retrieval.retriever import IndexRetriever
-    from polyglot_transfer.retrieval.vote import RetrievalVoteClassifier, build_task_index

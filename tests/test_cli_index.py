@@ -101,3 +101,21 @@ def test_index_evaluate_takes_relevance_from_labels(tiny_encoder, tmp_path, caps
 
     assert main(["index", "evaluate", str(folder), "--queries", str(test), "--relevant-by", "crop"]) == 3
     assert "No document of" in capsys.readouterr().err
+
+    # cut-offs as options: recall@10 and MRR@10 as papers report them
+    assert main(["index", "evaluate", str(folder), "--queries", str(test), "--relevant-by", "label",
+                 "--modes", "bm25", "--at", "3,10", "--json"]) == 0
+    overall = json.loads(capsys.readouterr().out)["modes"]["bm25"]["overall"]
+    assert {"recall@3", "recall@10", "success@10", "mrr@10", "ndcg@10"} <= set(overall) and "recall@20" not in overall
+    assert overall["recall@10"] >= overall["recall@3"] and overall["mrr@10"] == result["modes"]["bm25"]["overall"]["mrr@10"]
+    assert main(["index", "evaluate", str(folder), "--queries", str(test), "--relevant-by", "label",
+                 "--at", "0,x"]) == 2
+    assert "--at expects comma-separated cut-offs >= 1" in capsys.readouterr().err
+    for query in ("", "   "):
+        assert main(["index", "search", str(folder), query]) == 2
+        err = capsys.readouterr().err
+        assert "Query 0 is blank" in err and "Traceback" not in err
+    assert main(["index", "search", str(folder), "mahindi", "--where", "lang=swa", "--json", "-k", "3"]) == 0
+    assert {h["lang"] for h in json.loads(capsys.readouterr().out)} == {"swh_Latn"}
+    assert main(["index", "search", str(folder), "mahindi", "--where", "lnag=swa"]) == 2
+    assert "Unknown metadata key(s) ['lnag']" in capsys.readouterr().err

@@ -30,10 +30,10 @@ def test_every_problem_is_reported_at_once_with_its_dotted_path() -> None:
     problems = validate_params(cls, params, "setups.lora.adapt")
     assert problems == [
         "setups.lora.adapt.r must be an int >= 1. Got 0 instead.",
-        "setups.lora.adapt.dropout must be a number < 1.0. Got 1.5 instead.",
+        "setups.lora.adapt.dropout must be a number in [0, 1). Got 1.5 instead.",
         "setups.lora.adapt.epochs must be an int >= 1. Got -1 instead.",
-        "setups.lora.adapt.learning_rate must be a number > 0.0. Got -1 instead.",
-        "setups.lora.adapt.init_head must be 'probe' or 'zeros'. Got 'random' instead.",
+        "setups.lora.adapt.learning_rate must be a number > 0. Got -1 instead.",
+        "setups.lora.adapt.init_head must be one of 'probe', 'zeros'. Got 'random' instead.",
     ]
     with pytest.raises(ConfigError, match=r"5 problem\(s\) in setups.lora.adapt:\n- setups.lora.adapt.r must be"):
         config_from_dict(cls, params, "setups.lora.adapt")
@@ -46,7 +46,7 @@ def test_every_problem_is_reported_at_once_with_its_dotted_path() -> None:
                            {"task_strategy": "lora", "task_params": {"r": 0}}, "cpt") == [
         "cpt.task_params.r must be an int >= 1. Got 0 instead."]
     assert validate_params(STRATEGIES.get("zero_shot").config_class, {"temperature": 0}, "z") == [
-        "z.temperature must be a number > 0.0. Got 0 instead."]
+        "z.temperature must be a number > 0. Got 0 instead."]
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -105,3 +105,17 @@ def test_lora_composes_with_token_classification(tiny_encoder: Path, tmp_path: P
     assert loaded.task == "token_classification"
     for a, b in zip(loaded.predict_proba(data), strategy.predict_proba(data)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_training_logs_progress_with_an_eta(tiny_encoder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A long fit shows signs of life in piped logs: step, epoch, loss and ETA about every tenth of the run."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="polyglot_transfer")
+    strategy = build_strategy("lora", {"epochs": 3, "batch_size": 2}, tiny_encoder, seed=0)
+    strategy.fit(toy())
+    lines = [r.getMessage() for r in caplog.records if "lora training: step" in r.getMessage()]
+    assert len(lines) >= 5, lines  # 18 steps: one line about every 10%, then the final one
+    assert "ETA" in lines[0] and "epoch" in lines[0]
+    assert lines[-1].startswith("lora training: step 18/18 (100%)") and "done in" in lines[-1], lines[-1]
+    assert any("loss" in line for line in lines[1:]), lines

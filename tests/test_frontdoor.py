@@ -82,3 +82,12 @@ def test_compare_refuses_what_is_not_a_config() -> None:
         pgt.compare({"name": "x"})
     with pytest.raises(ConfigError, match="overrides apply to a config file or mapping"):
         pgt.compare(pgt.load_config("demo"), overrides=["seeds=[1]"])
+
+
+def test_type_stub_declares_exactly_the_lazy_names() -> None:
+    import ast
+
+    stub = ast.parse((Path(pgt.__file__).parent / "__init__.pyi").read_text(encoding="utf-8"))
+    declared = {alias.asname for node in stub.body if isinstance(node, ast.ImportFrom) for alias in node.names
+                if alias.asname}
+    assert declared == set(pgt._LAZY), declared ^ set(pgt._LAZY)

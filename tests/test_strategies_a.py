@@ -157,9 +157,9 @@ def test_replay_mixes_source_examples(tiny_encoder: Path, tiny_embedder) -> None
 
 def test_full_config_errors(tiny_encoder: Path) -> None:
     # refused when the strategy is built, before any model loads
-    with pytest.raises(ConfigError, match=r"full.regularizer must be 'none', 'ewc' or 'l2sp'\. Got 'ewx'"):
+    with pytest.raises(ConfigError, match=r"full.regularizer must be one of 'none', 'ewc', 'l2sp'\. Got 'ewx'"):
         build_strategy("full", {"regularizer": "ewx"}, tiny_encoder)
-    with pytest.raises(ConfigError, match="full.init_head must be 'probe' or 'zeros'"):
+    with pytest.raises(ConfigError, match="full.init_head must be one of 'probe', 'zeros'"):
         build_strategy("full", {"init_head": "random"}, tiny_encoder)
     with pytest.raises(ConfigError, match="regularizer='ewc' needs init_head='probe'"):
         build_strategy("full", {"init_head": "zeros", "regularizer": "ewc"}, tiny_encoder)
@@ -201,7 +201,7 @@ def test_qlora_refused_without_bitsandbytes_and_cuda(tiny_encoder: Path) -> None
 
 
 def test_peft_config_errors(tiny_encoder: Path) -> None:
-    with pytest.raises(ConfigError, match=r"peft.method must be 'lora', 'dora', 'ia3', 'prefix' or 'qlora'\. Got 'dorra'"):
+    with pytest.raises(ConfigError, match=r"peft.method must be one of 'lora', 'dora', 'ia3', 'prefix', 'qlora'\. Got 'dorra'"):
         build_strategy("peft", {"method": "dorra"}, tiny_encoder)
     with pytest.raises(ConfigError, match="feedforward_modules only applies to method 'ia3'"):
         build_strategy("peft", {"feedforward_modules": ["output.dense"]}, tiny_encoder)
@@ -242,7 +242,7 @@ def test_few_shot_tunes_its_own_copy_and_saves_safetensors(tiny_encoder: Path, t
     trainable, total = frozen.trainable_parameters()
     vocab = frozen.body_[0].auto_model.get_input_embeddings().weight
     assert trainable == total - vocab.numel() and not vocab.requires_grad
-    with pytest.raises(ConfigError, match=r"few_shot.loss must be 'cosine' or 'mnrl'\. Got 'mnlr'"):
+    with pytest.raises(ConfigError, match=r"few_shot.loss must be one of 'cosine', 'mnrl'\. Got 'mnlr'"):
         build_strategy("few_shot", {"loss": "mnlr"}, tiny_encoder)
 
 

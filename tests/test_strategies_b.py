@@ -153,11 +153,11 @@ def test_continued_pretraining_causal_on_decoder(tiny_decoder, toy):
 
 
 def test_continued_pretraining_config_errors(tiny_mlm, tiny_decoder, toy):
-    with pytest.raises(ConfigError, match=r"objective must be 'auto', 'mlm' or 'causal'. Got 'mlmm' instead"):
+    with pytest.raises(ConfigError, match=r"objective must be one of 'auto', 'mlm', 'causal'. Got 'mlmm' instead"):
         build_strategy("continued_pretraining", {"objective": "mlmm"}, tiny_mlm)
     with pytest.raises(ConfigError, match=r"task_params: unknown key 'rank'"):
         build_strategy("continued_pretraining", {"task_strategy": "lora", "task_params": {"rank": 4}}, tiny_mlm)
-    with pytest.raises(ConfigError, match=r"mlm_probability must be a number <= 1.0. Got 1.5"):
+    with pytest.raises(ConfigError, match=r"mlm_probability must be a number in \(0, 1\]. Got 1.5"):
         build_strategy("continued_pretraining", {"mlm_probability": 1.5}, tiny_mlm)
     with pytest.raises(ConfigError, match="as `texts` or as `path`, not both"):
         build_strategy("continued_pretraining", {"texts": ["a"], "path": "x.txt"}, tiny_mlm).fit(toy)
@@ -224,7 +224,7 @@ def test_vocab_extension_decompose_drops_bare_word_markers():
 def test_vocab_extension_config_errors(tiny_plain):
     with pytest.raises(ConfigError, match=r"vocab_extension.max_new_tokens must be an int >= 1. Got 0"):
         build_strategy("vocab_extension", {"max_new_tokens": 0}, tiny_plain)
-    with pytest.raises(ConfigError, match="sp_model_type must be 'unigram' or 'bpe'"):
+    with pytest.raises(ConfigError, match="sp_model_type must be one of 'unigram', 'bpe'"):
         build_strategy("vocab_extension", {"sp_model_type": "wordpiece"}, tiny_plain)
 
 
@@ -438,7 +438,7 @@ def test_token_classification_unsupported_pairs(tiny_plain, tiny_decoder, toy, t
     ds = load_conll(_write_conll(tmp_path / "t.conll"), "yor")
     with pytest.raises(UnsupportedError, match="'token_classification' does not support decoder models"):
         build_strategy("token_classification", {}, tiny_decoder).fit(ds)
-    with pytest.raises(ConfigError, match="method must be 'lora' or 'full'"):
+    with pytest.raises(ConfigError, match="method must be one of 'lora', 'full'"):
         build_strategy("token_classification", {"method": "adapter"}, tiny_plain)
 
 

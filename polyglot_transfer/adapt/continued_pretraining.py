@@ -34,6 +34,7 @@ from polyglot_transfer.adapt.base import (
     Positive,
     Probability,
     Strategy,
+    TrainingProgress,
     build_strategy,
     check_support,
     epoch_losses,
@@ -169,7 +170,8 @@ def train_language_model(
     with tempfile.TemporaryDirectory(prefix="pgt-cpt-") as tmp:
         args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                                   warmup_steps=0.1, lr_scheduler_type="linear")
-        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
+                          callbacks=[TrainingProgress(f"{objective} pretraining")])
         result = trainer.train()
         losses = epoch_losses(trainer)
     logger.info("%s pretraining: %d steps on %d texts, final loss %.4f", objective, result.global_step,

@@ -31,7 +31,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import Strategy, check_support, epoch_losses, read_model_config, training_arguments
+from polyglot_transfer.adapt.base import (
+    Strategy,
+    TrainingProgress,
+    check_support,
+    epoch_losses,
+    read_model_config,
+    training_arguments,
+)
 from polyglot_transfer.errors import ConfigError, UnsupportedError
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.models.provision import resolve_model
@@ -280,6 +287,7 @@ class TunedStrategy(Strategy):
             )
             trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
             trainer.remove_callback(PrinterCallback)  # losses go to our logger, not stdout
+            trainer.add_callback(TrainingProgress(self.name))
             resume = bool(checkpoints) and any(Path(checkpoints).glob("checkpoint-*"))
             if resume:
                 logger.info("%s: resuming interrupted training from %s", self.name, checkpoints)

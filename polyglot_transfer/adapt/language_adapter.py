@@ -43,12 +43,13 @@ from polyglot_transfer.adapt.base import (
     Positive,
     Probability,
     Strategy,
+    TrainingProgress,
     check_support,
     epoch_losses,
     training_arguments,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
-from polyglot_transfer.adapt.engine import load_pretrained, read_prompts, softmax_batches
+from polyglot_transfer.adapt.engine import load_pretrained, peft_config, read_prompts, softmax_batches
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
@@ -142,11 +143,7 @@ class LanguageAdapterStrategy(Strategy):
         return self.config.objective
 
     def _lora_config(self):
-        from peft import LoraConfig
-
-        c = self.config
-        return LoraConfig(r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout,
-                          target_modules=list(c.target_modules), bias="none")
+        return peft_config("lora", None, self.config)
 
     def _base(self, num_labels: int) -> None:
         from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
@@ -217,7 +214,8 @@ class LanguageAdapterStrategy(Strategy):
         with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
             args = training_arguments(tmp, epochs=self.config.lang_epochs, lr=self.config.lang_lr,
                                       batch_size=self.config.batch_size, seed=self.seed)
-            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
+                              callbacks=[TrainingProgress(f"language adapter {name}")])
             trainer.train()
             return epoch_losses(trainer)
 
@@ -260,7 +258,8 @@ class LanguageAdapterStrategy(Strategy):
                                       batch_size=self.config.batch_size, seed=self.seed,
                                       warmup_steps=0.1, lr_scheduler_type="linear")
             trainer = Trainer(model=self.classifier_, args=args, train_dataset=ds,
-                              data_collator=DataCollatorWithPadding(self.tokenizer_))
+                              data_collator=DataCollatorWithPadding(self.tokenizer_),
+                              callbacks=[TrainingProgress("task adapter")])
             trainer.train()
             self.train_loss_ = epoch_losses(trainer)
         self.classifier_.eval()

@@ -82,6 +82,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if gap_rows:
         console.print(_table("Domain gap per language (embeddings, vocabulary, labels)",
                              ["language", "samples", "n", "embeddings", "vocabulary", "label shift"], gap_rows))
+    if any("documents" in (g.a, g.b) for d in report.languages for g in d.gaps):
         console.print("Pairs with documents are reported, not flagged: passages and short messages always differ "
                       "in form; their vocabulary overlap is the number to read.", markup=False)
     for lang, flags in report.flagged.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 EXAMPLES = """  pgt index build idx/ --from corpora/agri_advice/documents.jsonl
   pgt index search idx/ "Ni lini nipande mahindi?" -k 3 --mode hybrid_norm
@@ -26,12 +27,51 @@ def _where(items: list[str] | None) -> dict | None:
     return key_values(items, "--where", "KEY=VALUE", "lang=yor_Latn") or None
 
 
+def _cutoffs(text: str) -> tuple[int, ...]:
+    from polyglot_transfer.errors import ConfigError
+
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"--at expects comma-separated cut-offs >= 1 such as 1,5,10,20. Got {text!r} instead.")
+    return tuple(sorted(set(values)))
+
+
+def _chunking(args: argparse.Namespace) -> dict:
+    from polyglot_transfer.errors import ConfigError
+
+    if args.chunk_chars is not None and args.chunk_tokens is not None:
+        raise ConfigError("Give --chunk-tokens or --chunk-chars, not both.")
+    for flag, value in (("--chunk-tokens", args.chunk_tokens), ("--chunk-chars", args.chunk_chars)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{flag} must be >= 0 (0: never chunk). Got {value}.")
+    if args.chunk_chars is not None:
+        return {"max_chars": args.chunk_chars or None, "max_tokens": None}
+    if args.chunk_tokens is not None:
+        return {"max_chars": None, "max_tokens": args.chunk_tokens or None}
+    return {"max_chars": None, "max_tokens": "model"}
+
+
 def cmd_build(args: argparse.Namespace) -> int:
+    from polyglot_transfer.retrieval.faiss_index import check_recall_target
     from polyglot_transfer.retrieval.index_ops import build_index, load_documents
 
+    check_recall_target(args.recall_target)
+    chunking = _chunking(args)
+    for flag, value in (("--processes", args.processes), ("--batch-size", args.batch_size)):
+        if value < 1:
+            from polyglot_transfer.errors import ConfigError
+
+            raise ConfigError(f"{flag} must be >= 1. Got {value}.")
     data = load_documents(args.source, columns=_columns(args.columns), lang=args.lang)
-    index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
-                        max_chars=args.chunk_chars or None, force=args.force)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
+                            force=args.force, recall_target=args.recall_target, cache_dir=args.cache_dir,
+                            processes=args.processes, batch_size=args.batch_size, show_progress=True, **chunking)
     print(f"{args.folder}: {len(index)} entries from {len(data)} documents (recipe {index.recipe})")
     return 0
 
@@ -40,7 +80,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.index_ops import add_documents, load_documents
 
     ids = add_documents(args.folder, load_documents(args.source, columns=_columns(args.columns), lang=args.lang),
-                        max_chars=args.chunk_chars or None)
+                        **_chunking(args))
     print(f"{args.folder}: added {len(ids)} entries (ids {ids[0]}..{ids[-1]})" if ids else "nothing added")
     return 0
 
@@ -74,7 +114,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.index_ops import index_info
 
-    print(json.dumps(index_info(args.folder), indent=2, ensure_ascii=False))
+    info = index_info(args.folder)
+    print(json.dumps(info, indent=2, ensure_ascii=False))
+    q = info["search_quality"]
+    recall = next((v for k, v in q.items() if k.startswith("recall@")), None)
+    if recall is not None:
+        print(f"{info['recipe']}: recall@10 {recall:.3f} against exact search (target {q['recall_target']}) with "
+              f"{q['tuned']}, {q['ms_per_query']:.3f} ms/query, {q['bytes_per_vector']} bytes/vector "
+              f"(tuned at {q['tuned_at_n_vectors']} vectors)", file=sys.stderr)
     return 0
 
 
@@ -91,13 +138,19 @@ def _vs_dense(result: dict, mode: str, metric: str) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from polyglot_transfer.fileio import atomic_write_json
+    from polyglot_transfer.retrieval.evaluate import metric_names
     from polyglot_transfer.retrieval.hybrid import MODES
     from polyglot_transfer.retrieval.index_ops import evaluate_index, load_documents
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     columns, metric = _columns(args.columns), "ndcg@10"
+    cutoffs = _cutoffs(args.at)
     queries = load_documents(args.queries, columns=columns, lang=args.lang)
     tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
-    result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune, relevant_by=args.relevant_by)
+    with logging_redirect_tqdm():  # log lines do not break the progress bars
+        result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune,
+                                relevant_by=args.relevant_by, cutoffs=cutoffs, show_progress=not args.json)
     if args.out:
         atomic_write_json(args.out, result)
     if args.json:
@@ -107,8 +160,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"Retrieval on {len(queries)} judged queries ({args.folder})", title_justify="left")
-    names = ["recall@1", "recall@5", "recall@20", "mrr@20", "ndcg@10"]
-    headers = ["R@1", "R@5", "R@20", "MRR@20", "nDCG@10"]
+    names = [n for n in metric_names(cutoffs) if not n.startswith("success@")]
+    headers = [n.replace("recall@", "R@").replace("mrr@", "MRR@").replace("ndcg@", "nDCG@") for n in names]
     for col in ("mode", "query", "docs", "n", *headers, "nDCG@10 vs dense"):
         table.add_column(col, no_wrap=True)
     runs = list(result["modes"].items())
@@ -142,7 +195,11 @@ def register(sub, add) -> None:
         p.add_argument("--from", dest="source", required=True, help="documents file (jsonl / csv / tsv)")
         p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang/label columns")
         p.add_argument("--lang", default=None, help="language of every row (when the file has no lang column)")
-        p.add_argument("--chunk-chars", type=int, default=1000, help="chunk longer documents (0: never)")
+        p.add_argument("--chunk-tokens", type=int, default=None, metavar="N",
+                       help="chunk documents longer than N tokens of the embedder's tokenizer (default: as many as "
+                            "the model reads, e.g. 512 for e5, so passages that fit stay whole; 0: never chunk)")
+        p.add_argument("--chunk-chars", type=int, default=None, metavar="N",
+                       help="chunk by characters instead (documents longer than N characters)")
 
     p = isub.add_parser("build", help="embed a documents file into a new index folder")
     source_args(p)
@@ -150,6 +207,15 @@ def register(sub, add) -> None:
     p.add_argument("--recipe", default=None, help="FAISS factory string (default: chosen by corpus size)")
     p.add_argument("--metric", default="cosine", choices=["cosine", "ip", "l2"])
     p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--recall-target", type=float, default=0.95, metavar="R",
+                   help="approximate recipes (HNSW, IVF) tune efSearch / nprobe to reach this recall@10 against "
+                        "exact search (default 0.95); shown by `pgt index info`")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="keep embeddings on disk (keyed by model and text): an interrupted build run again with "
+                        "the same DIR only embeds what is missing")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="embed on N CPU processes (sentence-transformers' multi-process pool)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="embedding batch size (default 32)")
     p.set_defaults(func=cmd_build)
     p = isub.add_parser("add", help="add documents (with the embedder the index was built with)")
     source_args(p)
@@ -193,6 +259,8 @@ def register(sub, add) -> None:
                         "instead of a `relevant` column")
     p.add_argument("--columns", nargs="*", metavar="CANONICAL=COLUMN", help="map text/id/lang columns")
     p.add_argument("--lang", default=None, help="language of every query (when the file has no lang column)")
+    p.add_argument("--at", default="1,5,10,20", metavar="K,K,...",
+                   help="cut-offs for recall@k / success@k, MRR at each k >= 10 (default 1,5,10,20); nDCG is @10")
     p.add_argument("--out", default=None, help="write the full results (with per-query scores) as JSON")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(func=cmd_evaluate)

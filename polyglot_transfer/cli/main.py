@@ -25,6 +25,7 @@ EPILOG = """examples:
   pgt validate eval/configs/demo.yaml              # every problem in a config, no model loaded
   pgt validate --schema > pgt-config.schema.json   # JSON schema of the config, for editors
   pgt compare eval/configs/demo.yaml               # fine-tuning vs RAG vs both, per language
+  pgt compare demo                                 # the same shipped example by name, from any folder
   pgt compare eval/configs/demo.yaml --set seeds=[0,1] --set setups.lora.adapt.epochs=2
   pgt report runs/demo                             # rebuild report.md / report.html
   pgt ls strategies                                # registered strategies (also: metrics, models, corpora)

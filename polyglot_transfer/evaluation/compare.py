@@ -131,17 +131,53 @@ class CompareRunner:
     def _retriever(self, retrieval: dict[str, Any], data: TaskData, source: str):
         from polyglot_transfer.adapt.base import config_from_dict
         from polyglot_transfer.retrieval.retriever import IndexRetriever
-        from polyglot_transfer.retrieval.vote import RetrievalConfig, RetrievalVoteClassifier, build_task_index
+        from polyglot_transfer.retrieval.vote import (
+            RetrievalConfig,
+            RetrievalVoteClassifier,
+            build_task_index,
+            select_vote_params,
+        )
 
         cfg = config_from_dict(RetrievalConfig, dict(retrieval), "retrieval")
+        documents = data.documents if cfg.use_documents else None
+        selected = loo = None
+        if cfg.use_examples:  # k / temperature left out: chosen by leave-one-out on the labelled source examples
+            cfg.k, cfg.temperature, selected, loo = select_vote_params(
+                self.embedder, data.trains[source], documents, data.labels,
+                k=retrieval.get("k"), temperature=retrieval.get("temperature"))
         index = build_task_index(
             self.embedder,
             data.trains[source] if cfg.use_examples else None,
-            data.documents if cfg.use_documents else None,
+            documents,
             recipe=cfg.recipe,
         )
         retriever = IndexRetriever(index=index, embedder=self.embedder, k=cfg.k)
-        return RetrievalVoteClassifier(retriever, data.labels, temperature=cfg.temperature)
+        return RetrievalVoteClassifier(retriever, data.labels, temperature=cfg.temperature,
+                                       selected=selected, loo_proba=loo)
+
+    def _combine_weight(self, setup: SetupConfig, strategy: Strategy, voter: Any, data: TaskData,
+                        source: str) -> tuple[float, dict[str, Any]]:
+        """The adapted model's weight against the vote: the config's, or chosen on source-language dev
+        predictions (out-of-fold on the source train set, else a source dev split that is no reported test)."""
+        from polyglot_transfer.retrieval.vote import select_combine_weight
+
+        if setup.combine_weight is not None:
+            return setup.combine_weight, {"combine_weight": setup.combine_weight,
+                                          "by": "fixed in the config (default 0.5; null chooses it on source data)"}
+        train = data.trains[source]
+        oof = getattr(strategy, "out_of_fold_proba", None)
+        adapt_dev = oof(train) if oof is not None and voter.loo_proba is not None else None
+        if adapt_dev is not None:
+            return select_combine_weight(
+                _align(adapt_dev, strategy.labels_, data.labels), voter.loo_proba, train.labels, data.labels,
+                on=f"out-of-fold predictions on {source} train (adapted model: k-fold, vote: leave-one-out)")
+        held = data.heldout.get(source)
+        if held is not None and len(held) and not set(source.split("+")) & set(self.config.target_languages):
+            adapt_dev = _align(predict_for_language(strategy, held.texts, source), strategy.labels_, data.labels)
+            return select_combine_weight(adapt_dev, voter.predict_proba(held.texts), held.labels, data.labels,
+                                         on=f"{source} held-out dev split ({len(held)} examples)")
+        return 0.5, {"combine_weight": 0.5, "by": f"default: {strategy.name} gives no out-of-fold predictions and "
+                     f"{source} has no held-out dev split apart from the reported tests"}
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _cell_path(self, seed: int, source: str, setup: str, lang: str) -> Path:
@@ -225,16 +261,9 @@ class CompareRunner:
         return RunResult(self.run_dir, results, reports)
 
     def _run_ray(self, progress: _Progress) -> None:
-
-        todo = []
-        for seed, source in self.units():
-            if self.unit_done(seed, source):
-                progress.step(f"seed {seed} {source}: done earlier", n=len(self._unit_cells(seed, source)))
-            else:
-                todo.append((seed, source))
-        for seed, source, written in run_units_on_ray(self.config, self.run_dir, todo, run_unit_in_worker):
-            progress.step(f"seed {seed} {source}: {len(written)} cell(s) computed on Ray",
-                          n=len(self._unit_cells(seed, source)))
+        for seed, source, rel, fresh in run_units_on_ray(self.config, self.run_dir, self.units(), run_unit_in_worker):
+            if rel.startswith("cells/"):
+                progress.step(f"seed {seed} {source}: {rel} {'computed on Ray' if fresh else 'done earlier'}")
 
     def run_unit(self, seed: int, source: str, data: TaskData, progress: _Progress | None = None) -> list[str]:
         """Train every setup on `source` with `seed` and evaluate it on every target; skip finished cells.
@@ -249,6 +278,7 @@ class CompareRunner:
         voters: dict[str, Any] = {}
         adapt_probs: dict[tuple[str, str], np.ndarray] = {}
         rag_probs: dict[tuple[str, str], np.ndarray] = {}
+        mixes: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
         written: list[str] = []
         tagging = data.type == "token_classification"
         for setup_name, setup in config.setups.items():
@@ -257,6 +287,7 @@ class CompareRunner:
                 if read_cell(path) is not None:  # a damaged cell is logged and computed again
                     progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")
                     continue
+                selected: dict[str, Any] = {}  # hyper-parameters chosen on source data for this setup
                 if tagging:  # one tag per token; only `adapt` setups (config validation says so)
                     akey = key_of(setup.adapt)
                     if akey not in strategies:
@@ -265,11 +296,36 @@ class CompareRunner:
                         adapt_probs[akey, lang] = strategies[akey].predict(test.tokens)
                     pred = adapt_probs[akey, lang]
                 else:
-                    pred = self._predict_labels(setup, data, source, seed, lang, test, strategies, voters,
-                                                adapt_probs, rag_probs)
+                    parts: list[tuple[float, np.ndarray]] = []
+                    akey = key_of(setup.adapt) if setup.adapt is not None else None
+                    rkey = key_of(setup.retrieval) if setup.retrieval is not None else None  # {}: all defaults
+                    if akey and akey not in strategies:
+                        strategies[akey] = self._strategy(setup, data, source, seed)
+                    if rkey and rkey not in voters:
+                        voters[rkey] = self._retriever(setup.retrieval, data, source)
+                    mix = 1.0
+                    if akey and rkey:
+                        if (akey, rkey, setup.combine_weight) not in mixes:
+                            mixes[akey, rkey, setup.combine_weight] = self._combine_weight(
+                                setup, strategies[akey], voters[rkey], data, source)
+                        mix, selected["combine"] = mixes[akey, rkey, setup.combine_weight]
+                    if akey:
+                        if getattr(strategies[akey], "selected_", None):
+                            selected["adapt"] = strategies[akey].selected_
+                        if (akey, lang) not in adapt_probs:
+                            adapt_probs[akey, lang] = predict_for_language(strategies[akey], test.texts, lang)
+                        parts.append((mix, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
+                    if rkey:
+                        if voters[rkey].selected:
+                            selected["retrieval"] = voters[rkey].selected
+                        if (rkey, lang) not in rag_probs:
+                            rag_probs[rkey, lang] = voters[rkey].predict_proba(test.texts)
+                        parts.append((1.0 - mix if akey else 1.0, rag_probs[rkey, lang]))
+                    probs = sum(w * p for w, p in parts)
+                    pred = [data.labels[i] for i in np.asarray(probs).argmax(axis=1)]
                 atomic_write_json(path, {
                     "setup": setup_name, "source": source, "language": lang, "seed": seed, "labels": data.labels,
-                    "ids": test.ids, "y_true": test.labels, "y_pred": pred,
+                    "ids": test.ids, "y_true": test.labels, "y_pred": pred, "selected": selected,
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 })
                 written.append(str(path.relative_to(self.run_dir)))
@@ -279,30 +335,6 @@ class CompareRunner:
         if config.forgetting and (data.task is None or data.task.task_type.forgetting):
             self._measure_forgetting(seed, source, data, strategies)
         return written
-
-    def _predict_labels(self, setup: SetupConfig, data: TaskData, source: str, seed: int, lang: str, test: Any,
-                        strategies: dict[str, Strategy], voters: dict[str, Any],
-                        adapt_probs: dict[tuple[str, str], Any], rag_probs: dict[tuple[str, str], Any]) -> list[str]:
-        """One label per text: the adapted model's probabilities, the retrieval vote's, or their mix."""
-        parts: list[tuple[float, np.ndarray]] = []
-        if setup.adapt:
-            akey = key_of(setup.adapt)
-            if akey not in strategies:
-                strategies[akey] = self._strategy(setup, data, source, seed)
-            if (akey, lang) not in adapt_probs:
-                adapt_probs[akey, lang] = predict_for_language(strategies[akey], test.texts, lang)
-            weight = setup.combine_weight if setup.retrieval else 1.0
-            parts.append((weight, _align(adapt_probs[akey, lang], strategies[akey].labels_, data.labels)))
-        if setup.retrieval:
-            rkey = key_of(setup.retrieval)
-            if rkey not in voters:
-                voters[rkey] = self._retriever(setup.retrieval, data, source)
-            if (rkey, lang) not in rag_probs:
-                rag_probs[rkey, lang] = voters[rkey].predict_proba(test.texts)
-            weight = 1.0 - setup.combine_weight if setup.adapt else 1.0
-            parts.append((weight, rag_probs[rkey, lang]))
-        probs = sum(w * p for w, p in parts)
-        return [data.labels[i] for i in np.asarray(probs).argmax(axis=1)]
 
     # -- forgetting -----------------------------------------------------------------------------
     def _before_score(self, source: str, data: TaskData) -> float:
@@ -391,7 +423,8 @@ def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarra
     return out
 
 
-def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str) -> list[str]:
+def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, source: str,
+                       progress: Any = None) -> list[str]:
     """Run one (seed, source) unit in a fresh process (a Ray worker): rebuild config and data, then run."""
     import torch
 
@@ -401,7 +434,7 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
     torch.set_num_threads(config.threads or 1)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     runner = CompareRunner(config, run_dir=run_dir, progress=False)
-    return runner.run_unit(seed, source, load_task_data(config))
+    return runner.run_unit(seed, source, load_task_data(config), progress)
 
 
 def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,

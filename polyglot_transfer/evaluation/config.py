@@ -15,6 +15,8 @@ Example (eval/configs/demo.yaml)::
       lora+rag: {adapt: lora, retrieval: {k: 8}}   # `adapt: SETUP` shares that setup's adapt block
     baseline: head
     backend: local                 # or `ray` (pip install 'polyglot-transfer[ray]')
+    # ray_address: HEAD:6379       # with backend ray: an existing cluster (default: a local one)
+    # resources: {num_cpus: 1}     # Ray resources per cell; a setup may set its own `resources`
 
 Every rule lives on the typed dataclasses below (``Annotated`` ranges checked by
 :mod:`polyglot_transfer.typed_config`); :func:`build_config` adds the checks that need several keys
@@ -55,8 +57,9 @@ class SetupConfig:
     adapt: dict[str, Any] | str | None = None
     retrieval: dict[str, Any] | None = None  # RetrievalConfig fields (k, temperature, ...)
     generate: dict[str, Any] | None = None  # generative QA: prompt and decoding (evaluation/qa_setups.py)
-    combine_weight: Annotated[float, Interval(ge=0, le=1)] = 0.5  # weight of the adapted model when both are present
+    combine_weight: Annotated[float, Interval(ge=0, le=1)] | None = 0.5  # weight of the adapted model when both are present (null: chosen on source dev predictions)
     description: str = ""
+    resources: dict[str, float] | None = None  # Ray resources of this setup's cells, e.g. {num_cpus: 4, num_gpus: 1}
 
 
 @typed
@@ -87,6 +90,8 @@ class CompareConfig:
     sources: Annotated[list[str], MinLen(1)] | None = None
     backend: Literal["local", "ray"] = "local"  # "local" (this process) or "ray" (a local Ray cluster)
     workers: Annotated[int, Interval(ge=1, le=1024)] = 2  # Ray workers (CPUs of the local cluster) with ray
+    ray_address: str | None = None  # an existing Ray cluster (e.g. ray://head:10001 or auto); default: a local one
+    resources: dict[str, float] | None = None  # default Ray resources per cell, e.g. {num_cpus: 1, num_gpus: 0}
     forgetting: bool = True  # measure source-language forgetting of setups that train the encoder
     diagnostics: bool = True  # tokenizer fit of every target vs the sources
 
@@ -291,6 +296,25 @@ def model_family_of(model: str) -> str | None:
         raise ConfigError(f"{folder / 'config.json'} cannot be read ({exc.strerror or exc}).") from None
 
 
+RESOURCE_KEYS = ("num_cpus", "num_gpus")
+
+
+def _check_resources(resources: Any, where: str, problems: list[str]) -> None:
+    """`resources: {num_cpus: N, num_gpus: M}` (Ray placement of a setup's cells, or the run's default)."""
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        problems.append(f"{where} must be a mapping such as {{num_cpus: 1, num_gpus: 0}}. Got {resources!r}.")
+        return
+    for key, value in resources.items():
+        if key not in RESOURCE_KEYS:
+            problems.append(f"{where}: unknown key {key!r}.{did_you_mean(str(key), RESOURCE_KEYS)} "
+                            f"Known keys: {', '.join(RESOURCE_KEYS)}.")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                key == "num_cpus" and value == 0):
+            problems.append(f"{where}.{key} must be a number >= 0 (num_cpus > 0), e.g. 1 or 0.5. Got {value!r}.")
+
+
 def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareConfig | None, list[str]]:
     """Turn a raw mapping into a CompareConfig; returns (config or None, every problem found).
 
@@ -414,6 +438,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         elif isinstance(retrieval, dict) and not qa:
             _, retrieval_problems = validate(RetrievalConfig, retrieval, f"{where}.retrieval")
             problems += [f"{source}: {p}" for p in retrieval_problems]
+        _check_resources(spec.get("resources"), f"{source}: {where}.resources", problems)
 
     baseline = raw.get("baseline")
     if baseline is not None and setups_ok and baseline not in setups_raw:
@@ -447,6 +472,11 @@ def build_config(raw: dict[str, Any], source: str = "config") -> tuple[CompareCo
         if importlib.util.find_spec("ray") is None:
             problems.append(f"{source}: backend 'ray' needs the ray package, which is not installed. "
                             "Install it with `pip install 'polyglot-transfer[ray]'` or use backend: local.")
+    _check_resources(raw.get("resources"), f"{source}: resources", problems)
+    ray_address = raw.get("ray_address")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        problems.append(f"{source}: ray_address must be a Ray cluster address such as ray://head:10001, "
+                        f"127.0.0.1:6379 or auto. Got {ray_address!r}.")
     if problems or typed_config is None:
         return None, problems
     primary = sources or [languages.get("source_language", "eng_Latn")]

@@ -42,10 +42,12 @@ def describe_setup(name: str, setup: SetupConfig) -> str:
     if setup.adapt:
         strategy = setup.adapt.get("strategy", "?")
         parts.append(SETUP_DESCRIPTIONS.get(strategy, f"{strategy} adaptation"))
-    if setup.retrieval:
+    if setup.retrieval is not None:
         parts.append(SETUP_DESCRIPTIONS["rag"])
     text = " + ".join(parts)
-    if setup.adapt and setup.retrieval:
+    if setup.adapt and setup.retrieval is not None and setup.combine_weight is None:
+        text += " (probabilities mixed by a weight chosen on source-language dev predictions)"
+    elif setup.adapt and setup.retrieval is not None:
         text += f" (probabilities mixed {setup.combine_weight:g} : {1 - setup.combine_weight:g})"
     return text
 

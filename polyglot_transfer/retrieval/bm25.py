@@ -20,7 +20,7 @@ import numpy as np
 import regex
 
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.retrieval.faiss_index import check_filter, metadata_matches
+from polyglot_transfer.retrieval.faiss_index import metadata_matches, resolve_filter
 
 logger = logging.getLogger(__name__)
 
@@ -148,20 +148,18 @@ class BM25Index:
         model = self._fit()
         mask = None
         if where is not None:
-            check_filter(where)
+            where = resolve_filter(where, self._metas)
             mask = np.array([metadata_matches(m, where) for m in self._metas], dtype=bool)
-        out = []
-        for query in queries:
-            tokens = tokenize(query, self.language)
-            if not tokens:
-                out.append([])
-                continue
-            scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
-            if mask is not None:
-                scores = np.where(mask, scores, 0.0)
-            top = np.argsort(-scores, kind="stable")[:k]
-            out.append([
-                BM25Hit(self._ids[j], float(scores[j]), self._texts[j], dict(self._metas[j]))
-                for j in top if scores[j] > 0
-            ])
+        tokens = [tokenize(q, self.language) for q in queries]
+        todo = [i for i, t in enumerate(tokens) if t]
+        out: list[list[BM25Hit]] = [[] for _ in queries]
+        if not todo:
+            return out
+        depth = min(k, len(self._ids))
+        # one vectorised bm25s call for all queries; the filter is a weight mask over documents
+        docs, scores = model.retrieve([tokens[i] for i in todo], k=depth, show_progress=False, return_as="tuple",
+                                      weight_mask=None if mask is None else mask.astype(np.float32))
+        for qi, row_d, row_s in zip(todo, docs, scores):
+            out[qi] = [BM25Hit(self._ids[j], float(sc), self._texts[j], dict(self._metas[j]))
+                       for j, sc in zip(row_d.tolist(), row_s.tolist()) if sc > 0]
         return out

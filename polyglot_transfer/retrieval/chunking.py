@@ -4,10 +4,15 @@ Sentence ends are found with one regex over Unicode sentence punctuation: ``. ! 
 space), and the script-specific marks ``। ॥`` (Devanagari, Bengali...), ``။`` (Myanmar), ``。！？``
 (CJK, no space needed), ``؟ ۔`` (Arabic script), ``። ፧ ፨`` (Ethiopic), ``჻`` and ``…``. A sentence longer
 than the budget is cut at the last space before the budget (or hard, for scripts without spaces).
+
+`chunk_documents(..., max_tokens=, count_tokens=)` budgets in tokens of the embedder's tokenizer
+instead: a document that fits the model's input (e5 reads 512 tokens) is kept whole, and only longer
+ones are cut, on sentence boundaries, into pieces that fit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +107,71 @@ def chunk_documents(
     for parent, text in enumerate(texts):
         meta = dict(metadatas[parent]) if metadatas else {}
         for c in chunk_text(text, max_chars=max_chars, overlap_chars=overlap_chars, lang=meta.get(lang_key)):
+            out_texts.append(c.text)
+            out_metas.append({**meta, "parent": parent, "chunk": c.index, "start": c.start, "end": c.end})
+    return out_texts, out_metas
+
+
+def chunk_text_tokens(
+    text: str, count_tokens: Callable[[Sequence[str]], list[int]], *, max_tokens: int, overlap_tokens: int = 0,
+    metadata: dict[str, Any] | None = None,
+) -> list[Chunk]:
+    """Chunks of whole sentences of at most `max_tokens` tokens as `count_tokens` counts them.
+
+    A sentence longer than the budget is cut at spaces into pieces of proportionally fewer characters.
+    Consecutive chunks share trailing sentences of up to `overlap_tokens` tokens.
+    """
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ConfigError(f"max_tokens must be an int >= 1. Got {max_tokens!r} instead.")
+    if not isinstance(overlap_tokens, int) or not 0 <= overlap_tokens < max_tokens:
+        raise ConfigError(f"overlap_tokens must be an int in [0, max_tokens={max_tokens}). Got {overlap_tokens!r}.")
+    spans = split_sentences(text)
+    lengths = count_tokens([text[s:e] for s, e in spans]) if spans else []
+    units: list[tuple[int, int, int]] = []
+    for (s, e), n in zip(spans, lengths):
+        if n <= max_tokens:
+            units.append((s, e, n))
+            continue
+        chars = max(1, int((e - s) * max_tokens / n * 0.9))  # a margin: token density varies along a sentence
+        pieces = _cut_long(text, s, e, chars)
+        for (ps, pe), pn in zip(pieces, count_tokens([text[a:b] for a, b in pieces])):
+            units.append((ps, pe, pn))
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        while j < len(units) and total + units[j][2] <= max_tokens:
+            total += units[j][2]
+            j += 1
+        j = max(j, i + 1)
+        start, end = units[i][0], units[j - 1][1]
+        body = text[start:end].strip()
+        lead = len(text[start:end]) - len(text[start:end].lstrip())
+        chunks.append(Chunk(body, start + lead, start + lead + len(body), len(chunks), dict(metadata or {})))
+        if j >= len(units):
+            break
+        k, back = j, 0
+        while k - 1 > i and back + units[k - 1][2] <= overlap_tokens:
+            back += units[k - 1][2]
+            k -= 1
+        i = k
+    return chunks
+
+
+def chunk_documents_tokens(
+    texts: list[str], metadatas: list[dict[str, Any]] | None, count_tokens: Callable[[Sequence[str]], list[int]], *,
+    max_tokens: int, overlap_tokens: int = 0,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Like :func:`chunk_documents` with a token budget; documents that fit stay whole (chunk 0, the full span)."""
+    out_texts, out_metas = [], []
+    whole = count_tokens(texts) if texts else []
+    for parent, (text, n) in enumerate(zip(texts, whole)):
+        meta = dict(metadatas[parent]) if metadatas else {}
+        if n <= max_tokens:
+            chunks = [Chunk(text, 0, len(text), 0)]
+        else:
+            chunks = chunk_text_tokens(text, count_tokens, max_tokens=max_tokens, overlap_tokens=overlap_tokens)
+        for c in chunks:
             out_texts.append(c.text)
             out_metas.append({**meta, "parent": parent, "chunk": c.index, "start": c.start, "end": c.end})
     return out_texts, out_metas

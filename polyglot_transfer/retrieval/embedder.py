@@ -147,11 +147,20 @@ class Embedder:
         passage_prompt: str | None = None,
         show_progress: bool = False,
         cache_dir: str | os.PathLike | None = None,
+        processes: int = 1,
+        precision: str | None = None,
     ) -> None:
         from polyglot_transfer.models.provision import resolve_model
 
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an int >= 1. Got {batch_size!r} instead.")
+        if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+            raise ConfigError(f"processes must be an int >= 1. Got {processes!r} instead.")
+        if precision not in (None, "fp32", "fp16", "bf16"):
+            raise ConfigError(f"precision must be 'fp32', 'fp16' or 'bf16' (or None: fp16 on CUDA). Got {precision!r}.")
+        self.processes = processes
+        self.precision = precision
+        self._pool: Any = None
         self.model_name = str(model)
         self.path = resolve_model(model)
         self.device = device or "cpu"
@@ -166,7 +175,19 @@ class Embedder:
     def model(self) -> Any:
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(self.path), device=self.device, trust_remote_code=False)
+        model = SentenceTransformer(str(self.path), device=self.device, trust_remote_code=False)
+        precision = self.precision or ("fp16" if str(self.device).startswith("cuda") else "fp32")
+        if precision != "fp32":  # half precision on a GPU (not measured here: no GPU was available)
+            import torch
+
+            model = model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
+        return model
+
+    def close(self) -> None:
+        """Stop the multi-process pool (if `processes` > 1 started one)."""
+        if self._pool is not None:
+            self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
     @property
     def prompts(self) -> dict[str, str]:
@@ -216,13 +237,36 @@ class Embedder:
             return None
         return EmbeddingDiskCache(self.cache_dir, {"model": self.model_name, "weights_sha256": self._weights})
 
+    @property
+    def max_tokens(self) -> int | None:
+        """How many tokens of a passage the model reads (its max_seq_length less the passage prompt and the
+        special tokens); None when the model has no tokenizer."""
+        limit = getattr(self.model, "max_seq_length", None)
+        if not limit or getattr(self.model, "tokenizer", None) is None:
+            return None
+        prompt = self.count_tokens([self.passage_prompt])[0] if self.passage_prompt else 0
+        return max(1, int(limit) - prompt - 2)
+
+    def count_tokens(self, texts: list[str] | tuple[str, ...]) -> list[int]:
+        """Tokens per text by the model's own tokenizer, without special tokens."""
+        if not texts:
+            return []
+        ids = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        pool = None
+        if self.processes > 1 and len(texts) >= 4 * self.batch_size:
+            if self._pool is None:  # sentence-transformers' pool: one CPU process per worker
+                self._pool = self.model.start_multi_process_pool(["cpu"] * self.processes)
+            pool = self._pool
         emb = self.model.encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=self.show_progress,
+            pool=pool,
         )
         return np.asarray(emb, dtype=np.float32).reshape(len(texts), -1)
 
@@ -293,6 +337,10 @@ class HashEmbedder(Embedder):
     @property
     def prompts(self) -> dict[str, str]:
         return {"query": self._query_prompt, "passage": self._passage_prompt}
+
+    @property
+    def max_tokens(self) -> int | None:
+        return None  # no tokenizer: documents are chunked by characters
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         self.encode_calls += len(texts)

@@ -39,7 +39,7 @@ __all__ = [
     "ranking_metrics",
 ]
 
-DEFAULT_CUTOFFS: tuple[int, ...] = (1, 5, 20)
+DEFAULT_CUTOFFS: tuple[int, ...] = (1, 5, 10, 20)
 NDCG_AT = 10
 
 
@@ -64,7 +64,12 @@ def metric_names(cutoffs: Sequence[int] = DEFAULT_CUTOFFS, ndcg_at: int = NDCG_A
     """The metric keys `ranking_metrics` returns, in table order."""
     cutoffs = _check_cutoffs(cutoffs, ndcg_at)
     return ([f"recall@{k}" for k in cutoffs] + [f"success@{k}" for k in cutoffs]
-            + [f"mrr@{max(cutoffs)}", f"ndcg@{ndcg_at}"])
+            + [f"mrr@{k}" for k in _mrr_cutoffs(cutoffs)] + [f"ndcg@{ndcg_at}"])
+
+
+def _mrr_cutoffs(cutoffs: tuple[int, ...]) -> list[int]:
+    """MRR is reported at every cut-off from 10 up (MRR@10 as papers report it), or at the deepest one."""
+    return [k for k in cutoffs if k >= 10] or [max(cutoffs)]
 
 
 def _one_query(row: Sequence[Hashable], relevant: set, cutoffs: tuple[int, ...], ndcg_at: int) -> dict[str, float]:
@@ -74,8 +79,8 @@ def _one_query(row: Sequence[Hashable], relevant: set, cutoffs: tuple[int, ...],
         found = sum(1 for r in ranks if r <= k)
         out[f"recall@{k}"] = found / len(relevant)
         out[f"success@{k}"] = float(found > 0)
-    deepest = max(cutoffs)
-    out[f"mrr@{deepest}"] = 1.0 / ranks[0] if ranks and ranks[0] <= deepest else 0.0
+    for k in _mrr_cutoffs(cutoffs):
+        out[f"mrr@{k}"] = 1.0 / ranks[0] if ranks and ranks[0] <= k else 0.0
     dcg = sum(1.0 / math.log2(r + 1) for r in ranks if r <= ndcg_at)
     ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(relevant), ndcg_at) + 1))
     out[f"ndcg@{ndcg_at}"] = dcg / ideal
@@ -116,7 +121,7 @@ def ranking_metrics(
     cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
     ndcg_at: int = NDCG_AT,
 ) -> dict[str, float]:
-    """Mean recall@k, success@k, MRR@max(k) and nDCG@`ndcg_at` over queries, plus ``n_queries``."""
+    """Mean recall@k, success@k, MRR@k (k >= 10, else the deepest) and nDCG@`ndcg_at` over queries, plus ``n_queries``."""
     scores = per_query_scores(ranked, relevant, cutoffs=cutoffs, ndcg_at=ndcg_at)
     return {**{name: float(v.mean()) for name, v in scores.items()}, "n_queries": len(ranked)}
 

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from polyglot_transfer.errors import ConfigError, did_you_mean
 from polyglot_transfer.retrieval.bm25 import BM25Index
 from polyglot_transfer.retrieval.faiss_index import MetadataFilter
-from polyglot_transfer.retrieval.retriever import IndexRetriever
+from polyglot_transfer.retrieval.retriever import IndexRetriever, check_queries
 
 MODES = ("dense", "bm25", "hybrid_rrf", "hybrid_norm")
 RRF_K = 60
@@ -125,14 +125,20 @@ class HybridRetriever(IndexRetriever):
     ) -> list[tuple[dict[int, float], dict[int, float]]]:
         """Per query, the dense and BM25 candidate scores ({doc_id: score}, best first), `depth` deep; a side
         the mode does not use is empty unless `both`. Fusing them is `fuse`; the two together, `retrieve_batch`."""
-        dense_rows = bm25_rows = None
+        queries = check_queries(queries)
+        dense: list[dict[int, float]] = [{} for _ in queries]
+        sparse: list[dict[int, float]] = [{} for _ in queries]
         if both or self.mode != "bm25":
-            dense_rows = self.index.search(self.embedder.encode_queries(queries), depth, where=where)
+            vectors = self.embedder.encode_queries(queries)
+            if where is None:  # one FAISS call, scores and ids as arrays (no per-hit objects)
+                scores, ids = self.index.search_arrays(vectors, depth)
+                dense = [{i: s for i, s in zip(row_i, row_s) if i >= 0}
+                         for row_i, row_s in zip(ids.tolist(), scores.tolist())]
+            else:
+                dense = [{h.id: h.score for h in row} for row in self.index.search(vectors, depth, where=where)]
         if both or self.mode != "dense":
-            bm25_rows = self._bm25().search(queries, depth, where=where)
-        return [({h.id: h.score for h in dense_rows[qi]} if dense_rows is not None else {},
-                 {h.id: h.score for h in bm25_rows[qi]} if bm25_rows is not None else {})
-                for qi in range(len(queries))]
+            sparse = [{h.id: h.score for h in row} for row in self._bm25().search(queries, depth, where=where)]
+        return list(zip(dense, sparse))
 
     def fuse(
         self, dense: Mapping[int, float], sparse: Mapping[int, float], *, mode: str | None = None,

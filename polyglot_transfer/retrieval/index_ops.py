@@ -8,21 +8,60 @@ locked save.
 
 from __future__ import annotations
 
-import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm.auto import tqdm
+
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
-from polyglot_transfer.retrieval.chunking import chunk_documents
+from polyglot_transfer.retrieval.chunking import chunk_documents, chunk_documents_tokens
 from polyglot_transfer.retrieval.embedder import Embedder
-from polyglot_transfer.retrieval.faiss_index import VectorIndex, add_to_saved_index
+from polyglot_transfer.retrieval.evaluate import (
+    DEFAULT_CUTOFFS,
+    cross_lingual_breakdown,
+    metric_names,
+    per_query_scores,
+    ranking_metrics,
+)
+from polyglot_transfer.retrieval.faiss_index import (
+    DEFAULT_RECALL_TARGET,
+    VectorIndex,
+    add_to_saved_index,
+    check_recall_target,
+)
 from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
 
+logger = logging.getLogger(__name__)
+DEFAULT_CHUNK_CHARS = 1000  # for embedders without a tokenizer
 
 
-def _documents(data: TextDataset, max_chars: int | None) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+def _check_chunking(max_chars: Any, max_tokens: Any) -> None:
+    for name, value in (("max_chars", max_chars), ("max_tokens", max_tokens)):
+        if value is not None and value != "model" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{name} must be an int >= 1, 0 (never chunk) or None. Got {value!r} instead.")
+    if max_chars and max_tokens not in (None, "model"):
+        raise ConfigError(f"Give max_chars ({max_chars}) or max_tokens ({max_tokens}), not both.")
+
+
+def _documents(
+    data: TextDataset, max_chars: int | None, embedder: Embedder | None = None, max_tokens: int | str | None = None,
+) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """Texts, metadata and keys of `data`, chunked by the embedder's tokens (`max_tokens`; "model": as many as
+    the model reads) or, with `max_chars` (or an embedder without a tokenizer), by characters."""
     metas = [{**e.meta, "source_id": e.id, "lang": e.lang, **({"label": e.label} if e.label else {})} for e in data]
+    if max_tokens == "model":
+        max_tokens = embedder.max_tokens if (embedder is not None and not max_chars) else None
+        if max_tokens is None and max_chars is None:
+            max_chars = DEFAULT_CHUNK_CHARS
+    if max_tokens:
+        texts, chunk_metas = chunk_documents_tokens(data.texts, metas, embedder.count_tokens, max_tokens=max_tokens,
+                                                    overlap_tokens=max_tokens // 5)
+        keys = [f"{m['source_id']}#{m['chunk']}" for m in chunk_metas]
+        return texts, chunk_metas, keys
     if not max_chars:
         return data.texts, metas, data.ids
     texts, chunk_metas = chunk_documents(data.texts, metas, max_chars=max_chars, overlap_chars=max_chars // 5)
@@ -38,27 +77,63 @@ def load_documents(path: str | Path, *, columns: dict[str, str] | None = None, l
 
 def build_index(
     folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
-    metric: str = "cosine", max_chars: int | None = 1000, force: bool = False,
+    metric: str = "cosine", max_chars: int | None = None, force: bool = False,
+    recall_target: float | None = DEFAULT_RECALL_TARGET, max_tokens: int | str | None = "model",
+    cache_dir: str | Path | None = None, processes: int = 1, batch_size: int = 32, show_progress: bool = False,
 ) -> VectorIndex:
-    """Embed `data` (passage prompt) into a new index saved at `folder`."""
+    """Embed `data` (passage prompt) into a new index saved at `folder`.
+
+    Documents longer than the model reads (`max_tokens="model"`, e.g. 512 tokens for e5 less its prompt)
+    are chunked on sentence boundaries by the model's own tokenizer; `max_chars` chunks by characters
+    instead; `max_tokens=None` with no `max_chars` never chunks.
+
+    Passages are embedded in blocks of `EMBED_BLOCK` (each sorted by length inside sentence-transformers),
+    with a progress bar and ETA; with `cache_dir` every finished block is kept on disk, so a build that
+    was interrupted and is run again only embeds what is missing. `processes` > 1 embeds on that many CPU
+    processes (sentence-transformers' pool).
+    """
+    _check_chunking(max_chars, max_tokens)
     folder = Path(folder)
+    check_recall_target(recall_target)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
                           "or --force to replace it.")
-    embedder = Embedder(model)
-    texts, metas, keys = _documents(data, max_chars)
+    embedder = Embedder(model, cache_dir=cache_dir, processes=processes, batch_size=batch_size)
+    texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
     index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
-                        expected_size=len(texts))
-    index.add(embedder.encode_passages(texts), texts, metas, keys=keys)
+                        expected_size=len(texts), recall_target=recall_target)
+    try:
+        vectors = embed_passages(embedder, texts, show_progress=show_progress)
+    finally:
+        embedder.close()
+    index.add(vectors, texts, metas, keys=keys)
     index.save(folder)
     return index
 
 
-def add_documents(folder: str | Path, data: TextDataset, *, max_chars: int | None = 1000) -> list[int]:
+EMBED_BLOCK = 4096
+
+
+def embed_passages(embedder: Embedder, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+    """Passage vectors of `texts`, embedded block by block (progress and ETA in passages; each block is
+    written to the embedder's disk cache, when it has one, before the next starts)."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not show_progress) as bar:
+        for start in range(0, len(texts), EMBED_BLOCK):
+            block = texts[start:start + EMBED_BLOCK]
+            out[start:start + len(block)] = embedder.encode_passages(block)
+            bar.update(len(block))
+    return out
+
+
+def add_documents(
+    folder: str | Path, data: TextDataset, *, max_chars: int | None = None, max_tokens: int | str | None = "model",
+) -> list[int]:
     """Add documents to a saved index with the embedder it was built with (safe with concurrent writers)."""
+    _check_chunking(max_chars, max_tokens)
     info = index_info(folder)
     embedder = Embedder(info["embedder"]["model"])
-    texts, metas, keys = _documents(data, max_chars)
+    texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
     return add_to_saved_index(folder, embedder.encode_passages(texts), texts, metas, keys=keys,
                               expected_embedder=embedder.identity)
 
@@ -104,7 +179,8 @@ def _relevant_ids(value: Any, where: str) -> set[str]:
 
 def evaluate_index(
     folder: str | Path, queries: TextDataset, *, modes: list[str] | tuple[str, ...] = MODES,
-    tune: TextDataset | None = None, relevant_by: str | None = None,
+    tune: TextDataset | None = None, relevant_by: str | None = None, cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Score a saved index on judged queries, per retrieval mode, overall and by query x document language.
 
@@ -113,13 +189,17 @@ def evaluate_index(
     `relevant_by` (e.g. "label"), a query's relevant documents are instead all documents whose value of
     that field equals the query's (topical relevance from labelled queries and documents). With `tune`
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
+    `cutoffs` are the k of recall@k / success@k (MRR at each k >= 10; nDCG at 10). Each query is embedded
+    once (batched, longest first) and searched once per side (dense in one FAISS call, BM25 in one bm25s
+    call); every mode and the fusion tuning rank those same candidates.
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
-    from polyglot_transfer.retrieval.evaluate import cross_lingual_breakdown, per_query_scores, ranking_metrics
-
+    metric_names(cutoffs)  # checks the cut-offs before any work
+    cutoffs = tuple(sorted(set(cutoffs)))
     for mode in modes:
         check_mode(mode)
     embedder, index = open_index(folder)
+    embedder.show_progress = show_progress
     source_of: dict[int, str] = {}
     lang_of: dict[str, str] = {}
     by_value: dict[str, set[str]] = {}
@@ -154,19 +234,20 @@ def evaluate_index(
 
     relevant = judged(queries)
     query_langs = [e.lang or "und" for e in queries]
-    retriever = HybridRetriever(index=index, embedder=embedder, k=20)
+    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10))
     # queries are embedded and BM25 is built once; every mode ranks the same candidates
+    logger.info("Retrieving candidates for %d queries (dense and BM25)...", len(queries))
     pairs = retriever.candidates(queries.texts, depth=max(4 * retriever.k, 50), both=True)
 
     def score(setting: dict[str, Any]) -> dict[str, Any]:
         ranked = [[source_of[d] for d, _ in fuse_candidates(dense, sparse, **setting)[: retriever.k]]
                   for dense, sparse in pairs]
-        return {"overall": ranking_metrics(ranked, relevant),
-                "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of),
-                "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant).items()}}
+        return {"overall": ranking_metrics(ranked, relevant, cutoffs=cutoffs),
+                "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of, cutoffs=cutoffs),
+                "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant, cutoffs=cutoffs).items()}}
 
-    out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "modes": {}}
-    for mode in modes:
+    out: dict[str, Any] = {"index": str(folder), "n_queries": len(queries), "cutoffs": list(cutoffs), "modes": {}}
+    for mode in tqdm(modes, desc="scoring modes", unit="mode", disable=not show_progress):
         out["modes"][mode] = score({"mode": mode, "alpha": retriever.alpha, "rrf_k": retriever.rrf_k})
     if tune is not None:
         grid = tune_fusion(retriever, tune.texts, judged(tune), doc_key=source_of.__getitem__, apply=False)
@@ -176,13 +257,20 @@ def evaluate_index(
 
 
 def index_info(folder: str | Path) -> dict[str, Any]:
-    """The manifest of the live version of a saved index (no vectors loaded)."""
-    folder = Path(folder)
-    current = folder / "CURRENT"
-    manifest = folder / current.read_text().strip() / "manifest.json" if current.is_file() else folder / "manifest.json"
-    if not manifest.is_file():
-        raise DataError(f"{folder} is not an index folder (no manifest). Build one with `pgt index build`.")
-    try:
-        return json.loads(manifest.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{manifest} is corrupt ({exc}); rebuild the index.") from None
+    """The verified manifest of the live version of a saved index (no vectors loaded).
+
+    CURRENT must name a version inside `folder` and the manifest's sha256 (see `VectorIndex.read_manifest`).
+    """
+    manifest = VectorIndex.read_manifest(folder)[1]
+    tuning = manifest.get("tuning") or {}
+    manifest["search_quality"] = {
+        "recipe": manifest["recipe"],
+        "exact": not tuning and str(manifest["recipe"]).startswith("Flat"),
+        f"recall@{tuning.get('k', 10)}_vs_exact": tuning.get("recall"),
+        "recall_target": tuning.get("target", manifest.get("recall_target")),
+        "tuned": {tuning["param"]: tuning["value"]} if tuning.get("param") else None,
+        "ms_per_query": tuning.get("ms_per_query"),
+        "bytes_per_vector": manifest.get("bytes_per_vector"),
+        "tuned_at_n_vectors": tuning.get("n_vectors"),
+    }
+    return manifest

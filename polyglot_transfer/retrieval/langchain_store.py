@@ -22,7 +22,7 @@ from langchain_core.vectorstores import VectorStore
 
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.retrieval.embedder import Embedder
-from polyglot_transfer.retrieval.faiss_index import VectorIndex
+from polyglot_transfer.retrieval.faiss_index import check_embedder, VectorIndex
 
 
 class PGTEmbeddings(Embeddings):
@@ -89,6 +89,8 @@ class PGTVectorStore(VectorStore):
         metas = [dict(m) for m in (metadatas or [{} for _ in texts])]
         vectors = np.asarray(self.embedding.embed_documents(texts), dtype=np.float32)
         index = self._ensure_index(int(vectors.shape[1]))
+        if index.embedder_identity:  # vectors of another embedder never go in, updates included
+            check_embedder(index.embedder_identity, _identity(self.embedding), "This vector store's index")
         latest: dict[str, int] = {key: pos for pos, key in enumerate(keys)}  # last occurrence wins
         new_pos = []
         for key, pos in latest.items():

@@ -56,7 +56,7 @@ def recall_against_exact(
     if not isinstance(k, int) or not 1 <= k <= len(vectors):
         raise ConfigError(f"k must be an int in [1, {len(vectors)}] (the number of vectors). Got {k!r}.")
     dim = vectors.shape[1]
-    exact = VectorIndex(dim, metric=metric, recipe="Flat")
+    exact = VectorIndex(dim, metric=metric, recipe="Flat", recall_target=None)
     blank = [""] * len(vectors)
     exact.add(vectors, blank)
     flat_ms, exact_rows = _timed_search(exact, queries, k, repeats)
@@ -68,7 +68,7 @@ def recall_against_exact(
         if unknown:
             raise ConfigError(f"Unknown search params {sorted(unknown)} for {recipe!r}; use nprobe and/or ef_search.")
         t0 = time.perf_counter()
-        index = VectorIndex(dim, metric=metric, recipe=recipe, **params)
+        index = VectorIndex(dim, metric=metric, recipe=recipe, recall_target=None, **params)  # as given, untuned
         index.add(vectors, blank)
         build_s = time.perf_counter() - t0
         search_ms, rows_found = _timed_search(index, queries, k, repeats)

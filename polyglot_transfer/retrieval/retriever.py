@@ -13,6 +13,20 @@ from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.retrieval.faiss_index import Hit, MetadataFilter, VectorIndex
 
 
+def check_queries(queries: Any) -> list[str]:
+    """Refuse a query list that is not a list of non-blank strings (a blank query returns arbitrary hits)."""
+    if isinstance(queries, str):
+        raise ConfigError(f"queries must be a list of strings; got the string {queries[:60]!r}. Wrap it: [query].")
+    queries = list(queries)
+    for i, q in enumerate(queries):
+        if not isinstance(q, str):
+            raise ConfigError(f"Query {i} is a {type(q).__name__} ({q!r:.60}); expected a string.")
+        if not q.strip():
+            raise ConfigError(f"Query {i} is blank ({q!r}); a blank query matches nothing in particular. "
+                              "Give a question or keywords.")
+    return queries
+
+
 def hit_to_document(hit: Hit) -> Document:
     return Document(
         page_content=hit.text, metadata={**hit.metadata, "score": hit.score, "doc_id": hit.id}, id=hit.key
@@ -49,6 +63,6 @@ class IndexRetriever(BaseRetriever):
     ) -> list[list[Document]]:
         """Encode all queries at once and search; far faster than one `invoke` per query."""
         k = self._resolve_k(k)
-        vectors = self.embedder.encode_queries(queries)
+        vectors = self.embedder.encode_queries(check_queries(queries))
         hits = self.index.search(vectors, k, where=where if where is not None else self.where)
         return [[hit_to_document(h) for h in row] for row in hits]
