@@ -83,4 +83,5 @@ def compare(
     ``runs/<name>``) resumes when the same call is repeated. Returns the run folder, the results and the
     report paths (``result.reports["markdown"]``, ``["html"]``).
     """
-    return run_compare(_as_config(config, overrides), run_dir=output_dir, progress=progress)
+    path = config_path(config) if isinstance(config, str | os.PathLike) else None  # named in the report header
+    return run_compare(_as_config(config, overrides), run_dir=output_dir, progress=progress, config_path=path)

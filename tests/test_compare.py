@@ -40,7 +40,7 @@ def test_comparisons_are_holm_corrected_against_the_baseline(finished_run):
     assert {c["setup"] for c in comps} == {"lora", "rag", "lora+rag"}
     for c in comps:
         assert c["baseline"] == "head" and c["p_adjusted"] >= c["p_value"]
-        assert c["verdict"] in {"win", "tie", "loss"}
+        assert c["verdict"] in {"win", "tie", "loss", "both_failed"}
     summary = {s["setup"]: s for s in result.results["summary"]}
     assert sum(summary["rag"][k] for k in ("wins", "ties", "losses")) == 2
 
@@ -173,11 +173,12 @@ def test_transfer_matrix_has_gaps_and_labels(two_source_run):
             if setup == "head":
                 assert c["label"] == "baseline" and c["vs_baseline"] is None
             else:
-                assert c["label"] in {"positive", "negative", "inconclusive"}
+                assert c["label"] in {"positive", "negative", "inconclusive", "failed"}
                 comp = [x for x in result.results["comparisons"] if (x["setup"], x["source"], x["language"],
                                                                      x["metric"]) == (setup, src, tgt, "macro_f1")]
                 assert c["vs_baseline"]["p_adjusted"] == comp[0]["p_adjusted"]
-                expected = {"win": "positive", "loss": "negative", "tie": "inconclusive"}[comp[0]["verdict"]]
+                expected = {"win": "positive", "loss": "negative", "tie": "inconclusive",
+                            "both_failed": "failed"}[comp[0]["verdict"]]
                 assert c["label"] == expected
         if setup != "head":
             assert sum(entry["labels"].values()) == 4

@@ -127,6 +127,52 @@ def test_cells_hold_answers_passages_and_gold_passage_ids(qa_run):
     assert result.reports["markdown"].is_file() and result.reports["html"].is_file()
 
 
+def test_qa_results_fit_the_typed_model_and_the_report_reads_the_runners_fields(qa_run):
+    from polyglot_transfer.evaluation.report import plain_summary
+    from polyglot_transfer.evaluation.report_templates import md_escape
+    from polyglot_transfer.evaluation.results_model import load_results
+
+    _, config, result = qa_run
+    res = result.results
+    model = load_results(result.run_dir)  # schema 2, unknown keys refused: everything the builder wrote is declared
+    assert model.task.type == "generative_qa" and len(model.examples) == len(res["examples"]) > 0
+    # no chance level for free-text answers: absent, not false or empty
+    assert all("chance" not in lang for lang in res["languages"])
+    assert all("failed" not in r for r in res["records"])
+    # the supported-answer share is scored on each setup's own passages: no paired test, no leader test
+    assert "answer_supported" not in {t["metric"] for t in res["leader_tests"]}
+    assert {t["metric"] for t in res["leader_tests"]} >= {"token_f1"}
+    assert res["recommendation"]["metric"] == "token_f1"
+    assert set(res["recommendation"]["means"]) == set(config.setups)
+    sentences = plain_summary(res)
+    assert sentences[0].startswith("No chance level is defined for generative QA (free-text answers)")
+    assert sentences[-1].startswith("Recommendation")
+    # the QA section shows the runner's gold_passage_recall records next to token F1, and the real answers
+    md = result.reports["markdown"].read_text()
+    recall = next(r for r in res["records"] if (r["setup"], r["language"], r["metric"])
+                  == ("rag", "hau_Latn", "gold_passage_recall"))
+    assert "## Retrieval and answer quality" in md and "## Chance levels" not in md
+    f1 = next(r for r in res["records"] if (r["setup"], r["language"], r["metric"]) == ("rag", "hau_Latn", "token_f1"))
+    cell = lambda r: f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"  # noqa: E731
+    assert f"| Hausa | rag | {cell(f1)} | {cell(recall)} |" in md
+    assert "| Hausa | closed_book |" in md and "— (no retrieval) |" in md
+    first = res["examples"][0]
+    assert "## Example answers" in md and f"| {md_escape(first['question'])} |" in md
+
+
+def test_a_damaged_qa_cell_is_recomputed(qa_run, caplog):
+    from polyglot_transfer.evaluation.compare import run_compare
+
+    _, config, first = qa_run
+    cell = first.run_dir / "cells" / "seed0" / "eng_Latn" / "rag" / "eng_Latn.json"
+    good = json.loads(cell.read_text())
+    cell.write_text(cell.read_text()[: 40])  # truncated
+    again = run_compare(config, progress=False)
+    assert "it will be recomputed" in caplog.text
+    assert json.loads(cell.read_text())["y_pred"] == good["y_pred"]
+    assert again.results["records"] == first.results["records"]
+
+
 def test_resume_skips_finished_cells_and_reuses_the_fine_tuned_models(qa_run):
     from polyglot_transfer.evaluation.compare import run_compare
 

@@ -135,8 +135,9 @@ def test_compare_runs_on_a_two_node_cluster_and_resumes(ray_cluster, tmp_path, t
     # a driver killed mid-run leaves some cells: the rerun computes exactly the missing ones
     gone = [c for c in cells if "lora+rag" in c.parts or c.parts[-2] == "rag"][:3]
     before = {c: (json.loads(c.read_text())["y_pred"], c.stat().st_mtime_ns) for c in cells}
-    for cell in gone:
+    for cell in gone[:2]:
         cell.unlink()
+    gone[2].write_text(gone[2].read_text()[:30])  # a damaged cell is not done: computed again on Ray too
     second = run_compare(config, progress=False)
     for cell in cells:
         pred, mtime = before[cell]

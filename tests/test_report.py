@@ -61,24 +61,27 @@ def make_results() -> dict[str, Any]:
                 if score is None:
                     continue
                 v, lo, hi = score
-                records.append({"setup": setup, "language": lang, "metric": metric, "value": v,
-                                "ci_low": lo, "ci_high": hi, "n": 60, "seed": 0})
+                records.append({"setup": setup, "source": "eng_Latn", "language": lang, "metric": metric,
+                                "value": v, "ci_low": lo, "ci_high": hi, "n": 60, "seed": 0, "seeds": [0]})
             for (setup, vlang), verdict in _VERDICTS.items():
                 if vlang != lang:
                     continue
                 delta = per_setup[setup][0] - per_setup["head"][0]  # type: ignore[index]
                 p = {"win": 0.004, "loss": 0.01, "tie": 0.2}[verdict]
-                comparisons.append({"setup": setup, "baseline": "head", "language": lang, "metric": metric,
+                comparisons.append({"setup": setup, "baseline": "head", "source": "eng_Latn", "language": lang,
+                                    "metric": metric,
                                     "delta": round(delta, 4), "ci_low": round(delta - 0.06, 4),
                                     "ci_high": round(delta + 0.06, 4), "p_value": p, "p_adjusted": min(1.0, p * 5),
                                     "verdict": verdict})
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "run": {"name": "demo", "created": "2026-11-26T12:00:00Z", "config_path": "configs/demo.yaml",
                 "duration_s": 123.4},
         "task": {"name": "agri_advice", "type": "classification", "labels": ["pests", "soil", "water", "market"]},
         "source_languages": ["eng_Latn"],
-        "languages": [{"code": c, "name": n, "resource": "low" if c != "swh_Latn" else "medium"}
+        "languages": [{"code": c, "name": n, "resource": "low" if c != "swh_Latn" else "medium", "n_test": 60,
+                       "chance": [{"metric": "macro_f1", "majority": 0.1, "uniform": 0.25, "majority_label": "pests"},
+                                  {"metric": "accuracy", "majority": 0.4, "uniform": 0.25, "majority_label": "pests"}]}
                       for c, n in LANGS.items()],
         "setups": [
             {"name": "head", "description": "frozen encoder + logistic-regression head"},
@@ -88,8 +91,10 @@ def make_results() -> dict[str, Any]:
         "baseline": "head",
         "records": records,
         "comparisons": comparisons,
-        "summary": [{"setup": "lora", "wins": 2, "ties": 4, "losses": 0},
-                    {"setup": "lora+rag", "wins": 2, "ties": 0, "losses": 2}],
+        "primary_metric": "macro_f1",
+        "summary": [{"setup": "lora", "source": "eng_Latn", "metric": "macro_f1", "wins": 1, "ties": 2, "losses": 0},
+                    {"setup": "lora+rag", "source": "eng_Latn", "metric": "macro_f1", "wins": 1, "ties": 0,
+                     "losses": 1}],
         "forgetting": [{"setup": "lora", "language": "eng_Latn", "before": 0.9, "after": 0.85, "drop": 0.05},
                        {"setup": "lora+rag", "language": "eng_Latn", "before": 0.9, "after": 0.89, "drop": 0.01}],
         "diagnostics": [{"language": "yor_Latn", "fertility": 2.1,
@@ -140,7 +145,7 @@ def test_markdown_tables_have_ci_cells_best_in_bold_and_significance_marks(resul
     assert rows[0] == "| Language | head (baseline) | lora | lora+rag |"
     assert rows[2] == "| Yoruba (yor_Latn) | 0.62 [0.52, 0.71] | 0.74 [0.65, 0.82] | **0.81 [0.72, 0.88]** ▲ |"
     assert rows[3] == "| Hausa (hau_Latn) | **0.70 [0.61, 0.78]** | 0.66 [0.57, 0.75] | 0.58 [0.49, 0.67] ▼ |"
-    assert rows[4] == "| Swahili (swh_Latn) | 0.77 [0.69, 0.84] | **0.86 [0.79, 0.91]** ▲ | n/a |"
+    assert rows[4] == "| Swahili (swh_Latn) | 0.77 [0.69, 0.84] | **0.86 [0.79, 0.91]** ▲ | — |"
     acc = _table_rows(md, "### accuracy")
     assert acc[2] == "| Yoruba (yor_Latn) | 0.66 [0.56, 0.75] | 0.78 [0.69, 0.85] | **0.84 [0.76, 0.90]** ▲ |"
     # primary metric first, then accuracy
@@ -150,28 +155,30 @@ def test_markdown_tables_have_ci_cells_best_in_bold_and_significance_marks(resul
 
 def test_markdown_sections_summary_forgetting_diagnostics_cards_environment(results):
     md = write_markdown(results)
-    assert "- On Yoruba, lora+rag is best (0.81 macro-F1), significantly better than head (0.62)." in md
-    assert "- On Hausa, the baseline head is best (0.70 macro-F1)." in md
-    assert "| lora | 2 | 4 | 0 |" in _table_rows(md, "## Wins, ties and losses against head")
+    assert ("- Significant differences on Yoruba (macro-F1): lora+rag > head by 0.19 (adjusted p = 0.020)."
+            in md)
+    assert "| lora | 1 | 2 | 0 |" in _table_rows(md, "## Wins, ties and losses against head")
     assert "| lora | eng_Latn | 0.90 | 0.85 | 0.05 |" in md
+    assert "Drop = before - after: positive means the setup forgot some of the source language" in md
     assert "- Fertility: 2.10 tokens per word" in md and "- Tone marks are split into separate tokens." in md
     assert "- **Licence:** CC-BY-4.0" in md
     assert "| torch | 2.13.0 |" in md and "`" + "ab" * 32 + "`" in md
     assert "- **Duration:** 2 min 3 s" in md
-    for heading in ("## Summary", "## Results", "## Forgetting on source languages", "## Diagnostics",
+    for heading in ("## At a glance", "## Results", "## Chance levels", "## Forgetting on source languages", "## Diagnostics",
                     "## Data cards", "## Environment", "### All comparisons"):
         assert heading in md.splitlines(), f"missing section {heading!r}"
 
 
-def test_plain_summary_covers_each_language_and_the_inconclusive_case(results):
-    results["comparisons"] = [c for c in results["comparisons"] if c["setup"] != "lora+rag"]
-    results["comparisons"].append({"setup": "lora+rag", "baseline": "head", "language": "yor_Latn",
-                                   "metric": "macro_f1", "delta": 0.19, "verdict": "tie"})
+def test_plain_summary_lists_every_significant_difference_and_the_inconclusive_case(results):
     lines = plain_summary(results)
-    assert lines[0] == ("On Yoruba, lora+rag is best (0.81 macro-F1), but the difference from head (0.62) "
-                        "is not statistically significant.")
-    assert lines[2] == "On Swahili, lora is best (0.86 macro-F1), significantly better than head (0.77)."
-    assert any(s.startswith("Forgetting: lora lost the most") for s in lines)
+    assert "Significant differences on Yoruba (macro-F1): lora+rag > head by 0.19 (adjusted p = 0.020)." in lines
+    assert "Significant differences on Hausa (macro-F1): head > lora+rag by 0.12 (adjusted p = 0.050)." in lines
+    assert "Significant differences on Swahili (macro-F1): lora > head by 0.09 (adjusted p = 0.020)." in lines
+    results["comparisons"] = [c for c in results["comparisons"] if c["language"] != "yor_Latn"]
+    assert ("On Yoruba, no difference between setups is significant (macro-F1, paired tests, Holm-adjusted)."
+            not in plain_summary(results)), "no test recorded: no claim either way"
+    assert any(s.startswith("Forgetting (source-language macro-F1 before minus after adaptation, positive = forgot)"
+                            ": the largest is lora on eng_Latn, +0.05") for s in lines)
 
 
 def test_reports_survive_missing_optional_parts(results):
@@ -180,7 +187,7 @@ def test_reports_survive_missing_optional_parts(results):
     assert "▲" not in md.split("## Results")[1] and "▼" not in md.split("## Results")[1]
     assert "No baseline was set, so no significance marks are shown." in md
     assert "Not measured in this run." in md and "No data cards were recorded." in md
-    assert "| Swahili (swh_Latn) | 0.77 [0.69, 0.84] | **0.86 [0.79, 0.91]** | n/a |" in md
+    assert "| Swahili (swh_Latn) | 0.77 [0.69, 0.84] | **0.86 [0.79, 0.91]** | — |" in md
     page = write_html(minimal)
     assert "No baseline was set" in page and 'class="mark"' not in page
     # No records at all still renders both reports.
@@ -205,17 +212,19 @@ def test_lower_is_better_metric_picks_the_smallest_value(results):
     ]
     rows = _table_rows(write_markdown(results), "### loss")
     assert rows[2] == "| Yoruba (yor_Latn) | 1.20 | **0.70** | 0.90 |"
-    assert rows[3] == "| Hausa (hau_Latn) | n/a | n/a | n/a |"
+    assert rows[3] == "| Hausa (hau_Latn) | — | — | — |"
 
 
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda r: r.update(schema_version=2), r"schema_version is 2; expected 1"),
-        (lambda r: r["records"][0].pop("metric"), r"records\[0\] is missing 'metric'; expected keys setup"),
-        (lambda r: r["records"][3].update(value="0.8"), r"records\[3\]\['value'\] is '0.8'; expected a number"),
-        (lambda r: r.update(records={"a": 1}), r"results\['records'\] is a dict; expected a list"),
-        (lambda r: r["languages"].append(7), r"languages\[3\] is 7; expected"),
+        (lambda r: r.update(schema_version=1), r"has schema_version 1; expected 2\. It was written by another"),
+        (lambda r: r["records"][0].pop("metric"), r"records\.0\.metric: Field required"),
+        (lambda r: r["records"][3].update(value="0.8"), r"records\.3\.value: Input should be a valid number"),
+        (lambda r: r["records"][3].update(value=float("nan")), r"records\.3\.value: Input should be a finite number"),
+        (lambda r: r.update(records={"a": 1}), r"records: Input should be a valid list"),
+        (lambda r: r["languages"].append(7), r"languages\.3: Input should be a valid dictionary or instance"),
+        (lambda r: r.update(new_field=1), r"new_field: Extra inputs are not permitted"),
     ],
 )
 def test_malformed_results_raise_data_error(results, mutate, match):
@@ -274,7 +283,7 @@ def test_html_is_self_contained(results):
 
 def test_html_has_summary_tables_and_plot_figures(results):
     page = write_html(results)
-    assert "On Yoruba, lora+rag is best (0.81 macro-F1), significantly better than head (0.62)." in page
+    assert "Significant differences on Yoruba (macro-F1): lora+rag &gt; head by 0.19 (adjusted p = 0.020)." in page
     assert page.index("At a glance") < page.index('id="results"')
     scanner = _scan(page)
     plots_by_name = {f["plot"]: f for f in scanner.figures}
@@ -284,7 +293,7 @@ def test_html_has_summary_tables_and_plot_figures(results):
     # colour-coded cells: one better cell per win, one worse cell for the loss (x2 metrics)
     assert len(re.findall(r'<td class="[^"]*\bbetter\b[^"]*" title=', page)) == 4
     assert len(re.findall(r'<td class="[^"]*\bworse\b[^"]*" title=', page)) == 2
-    assert '<td class="cell num na">n/a</td>' in page
+    assert '<td class="cell num na">—</td>' in page
     assert "<details><summary>Software, hardware, models and seeds" in page
     # element ids are unique across all inline SVGs (no clip-path clashes between plots)
     ids = re.findall(r'\sid="([^"]+)"', page)
@@ -305,8 +314,9 @@ def test_html_and_markdown_escape_user_text(results):
     assert "A &amp; B &lt;i&gt;cards&lt;/i&gt;" in page
     assert _scan(page).scripts == 1
     md = write_markdown(results)
-    assert evil not in md and "&lt;b&gt;bold&lt;/b&gt;" in md
-    assert "<script>" not in md
+    assert evil not in md and "`<b>`bold`</b>`" in md and "&lt;" not in md
+    assert "`<script>`" in md and not re.search(r"(?<![`\\])<", md.replace("`<script>`", "").replace(
+        "`<b>`", "").replace("`</b>`", "").replace("`</script>`", "")), "every < is in a code span or escaped"
 
 
 def test_write_reports_writes_both_files_atomically(results, tmp_path):
@@ -320,7 +330,7 @@ def test_write_reports_writes_both_files_atomically(results, tmp_path):
 
 def test_write_reports_leaves_nothing_behind_on_bad_input(results, tmp_path):
     results["schema_version"] = 0
-    with pytest.raises(DataError, match="schema_version is 0"):
+    with pytest.raises(DataError, match="schema_version 0; expected 2"):
         write_reports(results, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -331,7 +341,7 @@ def test_write_reports_leaves_nothing_behind_on_bad_input(results, tmp_path):
 def test_heatmap_marks_missing_cells_and_validates_shape():
     svg = plots.heatmap([[0.5, None], [0.7, 0.9]], ["a", "b"], ["x", "y"], "T $x$", key="hm")
     assert svg.startswith('<svg class="pgt-plot"') and svg.rstrip().endswith("</svg>")
-    assert ">n/a<" in svg and ">0.90<" in svg and "T $x$" in svg
+    assert ">—<" in svg and ">0.90<" in svg and "T $x$" in svg
     with pytest.raises(DataError, match="heatmap got 1 matrix rows but 2 row labels"):
         plots.heatmap([[0.5, 0.6]], ["a", "b"], ["x", "y"], "t")
     with pytest.raises(DataError, match="heatmap row 0 has 1 values but there are 2 column labels"):
@@ -349,7 +359,7 @@ def test_ci_plot_is_deterministic_and_ids_are_prefixed():
     assert not ids_a & set(re.findall(r'\sid="([^"]+)"', b))
     refs = re.findall(r'url\(#([^)]+)\)|href="#([^"]+)"', a)
     assert all((x or y) in ids_a for x, y in refs), "every internal reference must point at a prefixed id"
-    assert ">n/a<" in a and "<?xml" not in a and "DOCTYPE" not in a and "http" not in a
+    assert ">— (no result)<" in a and "<?xml" not in a and "DOCTYPE" not in a and "http" not in a
     with pytest.raises(DataError, match="ci_plot got no points"):
         plots.ci_plot([], title="t", xlabel="x")
 

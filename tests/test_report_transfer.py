@@ -40,8 +40,8 @@ def make_results() -> dict[str, Any]:
                               "gap": None if own is None else own - v, "label": label, "vs_baseline": None})
         setups.append({"setup": setup, "cells": cells, "labels": {}})
     return {
-        "schema_version": 1,
-        "run": {"name": "nusax-two-sources"},
+        "schema_version": 2,
+        "run": {"name": "nusax-two-sources", "created": "2026-11-30T10:00:00+00:00"},
         "task": {"name": "nusax_sentiment", "type": "classification", "labels": ["negative", "neutral", "positive"]},
         "source_languages": SOURCES,
         "languages": [{"code": "ind_Latn", "name": "Indonesian"}, {"code": "jav_Latn", "name": "Javanese"}],
@@ -83,7 +83,7 @@ def test_per_language_tables_and_summary_show_the_first_source_only():
     assert "0.75" in main and "0.90" in main
     sentences = plain_summary(results)
     assert sum("Against head, lora" in s for s in sentences) == 1
-    assert any("better in 2 of 2" in s for s in sentences)
+    assert any("better on 2 of 2 targets" in s for s in sentences)
 
 
 def test_html_has_a_transfer_heatmap_per_setup_and_coloured_cells():
@@ -107,12 +107,13 @@ def test_malformed_matrix_is_a_data_error():
     results = make_results()
     bad = copy.deepcopy(results)
     bad["transfer_matrix"]["setups"][0]["cells"] = "oops"
-    with pytest.raises(DataError, match=r"transfer_matrix.setups\[0\] is .*expected \{'setup': name, 'cells'"):
+    with pytest.raises(DataError, match=r"transfer_matrix\.setups\.0\.cells: Input should be a valid list"):
         write_markdown(bad)
     bad = copy.deepcopy(results)
     bad["transfer_matrix"]["setups"][1]["cells"][2] = {"value": 0.5}
-    with pytest.raises(DataError, match=r"transfer_matrix.setups\[1\].cells\[2\] .*expected an object with source"):
+    with pytest.raises(DataError, match=r"transfer_matrix\.setups\.1\.cells\.2\.source: Field required"):
         write_html(bad)
     bad["transfer_matrix"] = [1, 2]
-    with pytest.raises(DataError, match=r"results\['transfer_matrix'\] is a list; expected an object"):
+    with pytest.raises(DataError, match=r"transfer_matrix: Input should be a valid dictionary or instance of "
+                                        r"TransferMatrix"):
         write_markdown(bad)

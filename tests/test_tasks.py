@@ -340,14 +340,40 @@ def test_ner_cells_hold_tags_and_the_reports_render(ner_run):
     cell = json.loads((result.run_dir / "cells" / "seed0" / "swh_Latn" / "head" / "hau_Latn.json").read_text())
     assert len(cell["y_true"]) == len(cell["y_pred"]) == 12
     assert all(len(t) == len(p) for t, p in zip(cell["y_true"], cell["y_pred"]))
-    assert result.reports["markdown"].is_file() and "### entity f1" in result.reports["markdown"].read_text()
-    assert "entity f1:PER" in result.reports["html"].read_text()
+    assert result.reports["markdown"].is_file() and "### entity F1" in result.reports["markdown"].read_text()
+    assert "entity F1 (PER)" in result.reports["html"].read_text()
     assert (result.run_dir / "models").is_dir()
     from polyglot_transfer.evaluation.run_folder import model_dir
 
     head_model = model_dir(result.run_dir, config, config.setups["head"], "swh_Latn", 0)
     assert (head_model / "head.safetensors").is_file()  # the frozen encoder is not saved again
     assert not (head_model / "model").exists()
+
+
+def test_ner_results_are_schema_2_without_chance_levels_and_the_glance_says_so(ner_run):
+    from polyglot_transfer.evaluation.report import plain_summary
+    from polyglot_transfer.evaluation.results_model import load_results
+
+    _, config, result = ner_run
+    res = result.results
+    assert res["schema_version"] == 2 and load_results(result.run_dir).task.type == "token_classification"
+    # chance levels and `failed` are classification-only: absent, not false or empty
+    assert all("chance" not in lang for lang in res["languages"])
+    assert all("failed" not in r for r in res["records"])
+    assert all(c["verdict"] != "both_failed" for c in res["comparisons"])
+    # leader tests and the recommendation run on the primary metric (entity F1)
+    assert {t["metric"] for t in res["leader_tests"]} == {"entity_f1"}
+    assert sum(t["runner_up"] for t in res["leader_tests"]) == 2 * 2  # sources x targets
+    rec = res["recommendation"]
+    assert rec["metric"] == "entity_f1" and set(rec["means"]) == set(config.setups)
+    assert all(c["status"] != "failed" for c in rec["languages"])
+    sentences = plain_summary(res)
+    assert sentences[0] == ("No chance level is defined for token classification (entity-level scores), so no setup "
+                            "is marked as failed; compare the entity F1 scores with each other and with the baseline.")
+    assert not any("Chance levels on" in s or "at or below the chance level" in s for s in sentences)
+    assert sentences[-1].startswith("Recommendation")
+    md = result.reports["markdown"].read_text()
+    assert "## Chance levels" not in md and "No chance level is defined for token classification" in md
 
 
 def test_ner_compare_resumes_without_retraining(ner_run):

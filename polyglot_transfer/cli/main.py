@@ -185,9 +185,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from polyglot_transfer.evaluation.validate import load_checked_config
 
     # every check `pgt validate` makes, before any model loads or any file is written
-    config = load_checked_config(config_path(args.config), args.set, run_dir=args.output_dir)
+    path = config_path(args.config)
+    config = load_checked_config(path, args.set, run_dir=args.output_dir)
     with progress_logging():
-        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args), check=False)
+        result = run_compare(config, run_dir=args.output_dir, progress=show_progress(args), check=False,
+                             config_path=path)
     _print_results(result.results)
     for line in plain_summary(result.results):
         print(f"* {line}")
@@ -210,8 +212,10 @@ def _print_results(results: dict) -> None:
         row = [f"{lang['name']} ({lang['code']})"]
         for s in setups:
             r = cell.get((s, lang["code"]))
-            row.append("n/a" if r is None else
-                       f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
+            if r is None or r.get("value") is None or r.get("ci_low") is None or r.get("ci_high") is None:
+                row.append("—" if r is None or r.get("value") is None else f"{r['value']:.3f}")
+                continue
+            row.append(f"{r['value']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]{sym.get(marks.get((s, lang['code'])), '')}")
         rows.append(row)
     baseline = results.get("baseline")
     title = f"{metric} with 95% bootstrap CIs, trained on {source}" + (f" (▲/▼: significantly better/worse than {baseline})" if baseline else "")
@@ -219,16 +223,11 @@ def _print_results(results: dict) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from polyglot_transfer.errors import DataError
     from polyglot_transfer.evaluation.report import write_reports
+    from polyglot_transfer.evaluation.results_model import load_results
 
-    path = Path(args.run_dir) / "results.json"
-    if not path.is_file():
-        raise DataError(f"{path} does not exist. Pass a run folder written by `pgt compare`.")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}); rerun `pgt compare` to rebuild it.") from None
+    # Validated against the results schema; a missing, damaged or foreign file is a DataError naming it.
+    results = load_results(Path(args.run_dir) / "results.json")
     paths = write_reports(results, args.run_dir)
     print(f"Report: {paths['html']}\n        {paths['markdown']}")
     return 0

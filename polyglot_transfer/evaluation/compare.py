@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
-from polyglot_transfer.adapt.base import STRATEGY_FILE, Strategy, predict_for_language
+from polyglot_transfer.adapt.base import Strategy, predict_for_language
 from polyglot_transfer.errors import ConfigError, PGTError
 from polyglot_transfer.evaluation.config import CompareConfig, SetupConfig, build_config
 from polyglot_transfer.evaluation.manifest import environment
@@ -45,7 +45,10 @@ from polyglot_transfer.evaluation.run_folder import (
     cell_path,
     forgetting_path,
     key_of,
+    model_complete,
     model_dir,
+    read_cell,
+    read_json_file,
     trains_encoder,
 )
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
@@ -90,8 +93,10 @@ class CompareRunner:
     """Runs one CompareConfig. Expensive shared work (a trained model, an index) is built once per unit
     (seed x source) and reused by every setup and target that needs it."""
 
-    def __init__(self, config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True) -> None:
+    def __init__(self, config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
+                 config_path: str | Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # the file the config was read from (shown in the report header)
         self.run_dir = Path(run_dir or config.output_dir or Path("runs") / config.name)
         self.progress = progress
         self._embedder = None
@@ -109,7 +114,7 @@ class CompareRunner:
         params = dict(setup.adapt)
         name = params.pop("strategy")
         folder = model_dir(self.run_dir, self.config, setup, source, seed)
-        if (folder / STRATEGY_FILE).is_file():
+        if model_complete(folder):  # a damaged saved model is logged and trained again
             logger.info("Reusing trained %s from %s", name, folder)
             return load_strategy(folder, embedder=self.embedder)
         strategy = build_strategy(name, params, self.config.model, seed=seed, embedder=self.embedder)
@@ -194,7 +199,8 @@ class CompareRunner:
         return sorted(paths)
 
     def unit_done(self, seed: int, source: str) -> bool:
-        return all(p.is_file() for p in self._unit_cells(seed, source) + self._unit_forgetting(seed, source))
+        return (all(read_cell(p) is not None for p in self._unit_cells(seed, source))
+                and all(_forgetting_ok(p) for p in self._unit_forgetting(seed, source)))
 
     def _write_manifest(self, data: TaskData) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -248,7 +254,8 @@ class CompareRunner:
                     self.run_unit(seed, source, data, progress)
         finally:
             progress.close()
-        results = build_results(config, data, self.run_dir, duration_s=time.perf_counter() - started)
+        results = build_results(config, data, self.run_dir, duration_s=time.perf_counter() - started,
+                                config_path=self.config_path)
         atomic_write_json(self.run_dir / "results.json", results)
         reports = write_reports(results, self.run_dir)
         return RunResult(self.run_dir, results, reports)
@@ -277,7 +284,7 @@ class CompareRunner:
         for setup_name, setup in config.setups.items():
             for lang, test in data.tests.items():
                 path = self._cell_path(seed, source, setup_name, lang)
-                if path.is_file():
+                if read_cell(path) is not None:  # a damaged cell is logged and computed again
                     progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")
                     continue
                 selected: dict[str, Any] = {}  # hyper-parameters chosen on source data for this setup
@@ -335,8 +342,9 @@ class CompareRunner:
         from polyglot_transfer.adapt.forgetting import linear_probe_score
 
         path = self.run_dir / FORGETTING_DIR / f"before-{source}.json"
-        if path.is_file():
-            return float(json.loads(path.read_text())["before"])
+        cached = read_json_file(path, what="forgetting score")
+        if isinstance(cached, dict) and isinstance(cached.get("before"), int | float):
+            return float(cached["before"])
         train, held = data.trains[source], data.heldout[source]
         score = linear_probe_score(self.embedder.encode_queries(train.texts), train.labels,
                                    self.embedder.encode_queries(held.texts), held.labels, metric="macro_f1")
@@ -355,7 +363,7 @@ class CompareRunner:
                 continue
             folder = model_dir(self.run_dir, self.config, setup, source, seed)
             path = forgetting_path(self.run_dir, folder)
-            if path.is_file():
+            if _forgetting_ok(path):
                 continue
             akey = key_of(setup.adapt)
             strategy = strategies.get(akey) or self._strategy(setup, data, source, seed)
@@ -375,8 +383,9 @@ class CompareRunner:
     def diagnostics(self, data: TaskData) -> list[dict[str, Any]]:
         """Tokenizer fit of every target's test texts against every source's training texts (cached)."""
         path = self.run_dir / DIAGNOSTICS_FILE
-        if path.is_file():
-            return json.loads(path.read_text())
+        cached = read_json_file(path, what="diagnostics file")
+        if isinstance(cached, list):
+            return cached
         from polyglot_transfer.diagnostics.tokenizer_fit import compare_fit, load_tokenizer, tokenizer_fit
 
         try:
@@ -395,6 +404,12 @@ class CompareRunner:
             out = []
         atomic_write_json(path, out)
         return out
+
+
+def _forgetting_ok(path: Path) -> bool:
+    """Whether a forgetting score file is complete (a damaged one is measured again)."""
+    found = read_json_file(path, what="forgetting score")
+    return isinstance(found, dict) and all(isinstance(found.get(k), int | float) for k in ("before", "after", "drop"))
 
 
 def _align(probs: np.ndarray, labels: list[str], target: list[str]) -> np.ndarray:
@@ -423,13 +438,14 @@ def run_unit_in_worker(config_dict: dict[str, Any], run_dir: str, seed: int, sou
 
 
 def run_compare(config: CompareConfig, *, run_dir: str | Path | None = None, progress: bool = True,
-                check: bool = True) -> RunResult:
+                check: bool = True, config_path: str | Path | None = None) -> RunResult:
     """Run a comparison and write results.json, report.md and report.html into the run folder.
 
     First (unless `check=False`, for a config that already went through
     :func:`polyglot_transfer.evaluation.validate.load_checked_config`) the checks `pgt validate` makes on the
-    model folder, the data and the run folder: nothing loads or is written when one fails.
+    model folder, the data and the run folder: nothing loads or is written when one fails. `config_path` is
+    the file the user ran; the report's header names it next to the resolved copy.
     """
     if check:
         raise_problems(check_model(config) + check_data(config) + check_run_folder(config, run_dir), config.name)
-    return CompareRunner(config, run_dir=run_dir, progress=progress).run()
+    return CompareRunner(config, run_dir=run_dir, progress=progress, config_path=config_path).run()

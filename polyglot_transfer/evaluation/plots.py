@@ -53,7 +53,7 @@ _KEY_RE = re.compile(r"[^A-Za-z0-9_-]+")
 
 @dataclass(frozen=True)
 class CIPoint:
-    """One point with a confidence interval; ``value=None`` means "no result" and is drawn as n/a."""
+    """One point with a confidence interval; ``value=None`` means "no result" and is drawn as "—" (no result)."""
 
     label: str
     value: float | None
@@ -114,7 +114,7 @@ def ci_plot(
     """Forest plot: one row per point (a dot and its confidence interval), top to bottom in order.
 
     ``reference`` draws a dashed vertical line (e.g. the baseline's value); ``highlight`` points are
-    drawn larger with a bold label (e.g. the best setup). Points without a value are labelled "n/a".
+    drawn larger with a bold label (e.g. the best setup). Points without a value are labelled "— (no result)".
     Returns an inline SVG fragment.
     """
     if not points:
@@ -128,7 +128,7 @@ def ci_plot(
         for i, (p, y) in enumerate(zip(points, ys, strict=True)):
             colour = colours[i % len(colours)]
             if not _is_number(p.value):
-                ax.text(0.02, y, "n/a", transform=ax.get_yaxis_transform(), va="center", color="#888888",
+                ax.text(0.02, y, "— (no result)", transform=ax.get_yaxis_transform(), va="center", color="#888888",
                         fontstyle="italic")
                 continue
             lo = p.low if _is_number(p.low) else p.value
@@ -178,7 +178,7 @@ def heatmap(
     colorbar_label: str | None = None,
     key: str = "heatmap",
 ) -> str:
-    """Annotated heatmap of ``matrix[row][col]``; ``None``/NaN cells are grey and read "n/a".
+    """Annotated heatmap of ``matrix[row][col]``; ``None``/NaN cells are grey and read "—".
 
     Generic on purpose: setups x languages for a metric, or source x target for a transfer matrix.
     Returns an inline SVG fragment.
@@ -215,7 +215,7 @@ def heatmap(
             for j in range(n_cols):
                 v = values[i][j]
                 if math.isnan(v):
-                    ax.text(j, i, "n/a", ha="center", va="center", fontsize=9, color="#777777",
+                    ax.text(j, i, "—", ha="center", va="center", fontsize=9, color="#777777",
                             fontstyle="italic")
                     continue
                 r, g, b, _ = colour_map((v - lo) / (hi - lo))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
-from polyglot_transfer.adapt.base import STRATEGY_FILE, config_from_dict
+from polyglot_transfer.adapt.base import config_from_dict
 from polyglot_transfer.data.dataset import Example, TextDataset
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.evaluation.qa_setups import (
@@ -36,7 +36,7 @@ from polyglot_transfer.evaluation.qa_setups import (
     extract_answer,
     qa_kind,
 )
-from polyglot_transfer.evaluation.run_folder import cell_path, key_of
+from polyglot_transfer.evaluation.run_folder import cell_path, key_of, model_complete, read_cell
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.measure.metrics import get_metric
 
@@ -156,7 +156,7 @@ class _Unit:
                                                   rcfg.max_context_tokens, rcfg.distractors]}
         folder = (Path(self.runner.run_dir) / "models"
                   / f"{name}-{key_of([name, params, fmt, self.config.model])}-{self.source}-seed{self.seed}")
-        if (folder / STRATEGY_FILE).is_file():
+        if model_complete(folder):  # a damaged saved model is logged and trained again
             logger.info("Reusing fine-tuned %s from %s", name, folder)
             return load_strategy(folder)
         train = self.data.trains[self.source]
@@ -234,7 +234,7 @@ def run_qa_unit(runner: Any, seed: int, source: str, data: Any, progress: Any) -
     written: list[str] = []
     for setup_name, setup in config.setups.items():
         todo = [(lang, answerable(test)) for lang, test in data.tests.items()
-                if not cell_path(runner.run_dir, seed, source, setup_name, lang).is_file()]
+                if read_cell(cell_path(runner.run_dir, seed, source, setup_name, lang)) is None]  # damaged: redone
         for lang in data.tests:
             if lang not in dict(todo):
                 progress.step(f"seed {seed} {source}->{lang} {setup_name}: done earlier")

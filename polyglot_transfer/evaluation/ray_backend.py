@@ -38,6 +38,7 @@ from polyglot_transfer.evaluation.run_folder import (
     forgetting_path,
     key_of,
     model_dir,
+    read_cell,
     trains_encoder,
 )
 from polyglot_transfer.fileio import atomic_write_text
@@ -216,6 +217,13 @@ def _check_fits(ray: Any, needs: dict[str, float], names: list[str]) -> None:
                               f"--num-{'gpus' if ray_key == 'GPU' else 'cpus'} N`.")
 
 
+def _finished(run_dir: Path, path: Path) -> bool:
+    """Whether a file of the grid is there and usable: cells are validated (read_cell), other files exist."""
+    if path.relative_to(run_dir).parts[0] == "cells":
+        return read_cell(path) is not None
+    return path.is_file()
+
+
 def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int, str]], worker: Worker
                      ) -> Iterator[tuple[int, str, str, bool]]:
     """Run the groups of `units` as Ray tasks of `worker(config_dict, run_dir, seed, source, progress=...)`.
@@ -229,12 +237,11 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
     for seed, source in units:
         for names, needs in groups:
             files = group_files(config, run_dir, seed, source, names)
-            for path in files:
-                if path.is_file():
-                    yield seed, source, path.relative_to(run_dir).as_posix(), False
-            if not all(p.is_file() for p in files):
-                existing = {p.relative_to(run_dir).as_posix(): p.read_text(encoding="utf-8")
-                            for p in files if p.is_file()}
+            done = [p for p in files if _finished(run_dir, p)]  # a damaged cell is not done: computed again
+            for path in done:
+                yield seed, source, path.relative_to(run_dir).as_posix(), False
+            if len(done) < len(files):
+                existing = {p.relative_to(run_dir).as_posix(): p.read_text(encoding="utf-8") for p in done}
                 todo.append((seed, source, names, needs, existing))
     if not todo:
         return

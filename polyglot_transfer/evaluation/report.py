@@ -7,7 +7,6 @@ Both are built from the same prepared view (:class:`_View`) so they always agree
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
@@ -18,6 +17,10 @@ from typing import Any
 
 from polyglot_transfer.errors import DataError, PGTError
 from polyglot_transfer.evaluation import plots
+from polyglot_transfer.evaluation.glance import Claim, glance
+from polyglot_transfer.evaluation.glance import metric_label as _metric_label
+from polyglot_transfer.evaluation.report_templates import TASK_SECTIONS, Raw, e, md_escape, render_section
+from polyglot_transfer.evaluation.results_model import SCHEMA_VERSION, Results, validate_results
 from polyglot_transfer.fileio import atomic_write_text
 
 __all__ = [
@@ -32,7 +35,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 #: The metric the summary, heatmap and CI plots use when the run has it.
 PRIMARY_METRIC = "macro_f1"
 METRIC_LABELS: dict[str, str] = {
@@ -52,6 +54,8 @@ LOWER_IS_BETTER = frozenset({"loss", "perplexity", "cer", "wer", "ece", "brier",
 _BETTER = frozenset({"win", "better", "significantly_better", "sig_better", "significantly better"})
 _WORSE = frozenset({"loss", "worse", "significantly_worse", "sig_worse", "significantly worse"})
 _TIE = frozenset({"tie", "inconclusive", "no_difference", "not_significant"})
+#: How a missing value is shown (never "n/a", never "not run" for a key that is simply absent, never NaN).
+MISSING = "—"
 MARK_BETTER = "▲"
 MARK_WORSE = "▼"
 _EPS = 1e-9
@@ -88,6 +92,8 @@ class _Cell:
     seeds: list[Any]
     best: bool = False
     mark: str = ""  # "better", "worse", "tie" or "" (no comparison)
+    reason: str | None = None  # why value is missing, when the record says
+    failed: bool = False  # at or below the majority class
 
 
 @dataclass
@@ -111,6 +117,9 @@ class _View:
     environment: Mapping[str, Any]
     multi_seed: bool = False
     sentences: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    model: Results | None = None
+    seeds: list[int] = field(default_factory=list)
 
     def cell(self, metric: str, lang: str, setup: str) -> _Cell | None:
         return self.cells.get((metric, lang, setup))
@@ -152,7 +161,7 @@ def _as_mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def metric_label(metric: str) -> str:
     """Human name of a metric ("macro_f1" -> "macro-F1")."""
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+    return _metric_label(metric)
 
 
 def _ordered_unique(items: Iterable[str]) -> list[str]:
@@ -176,16 +185,8 @@ def _of_primary_source(results: Mapping[str, Any], rows: list[Any]) -> list[Any]
 
 def _prepare(results: Mapping[str, Any]) -> _View:
     """Validate ``results`` and index it for the writers. Raises DataError on malformed input."""
-    if not isinstance(results, Mapping):
-        raise DataError(
-            f"results is a {type(results).__name__}; expected a dict (the content of results.json)."
-        )
-    version = results.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise DataError(
-            f"results schema_version is {version!r}; expected {SCHEMA_VERSION}. "
-            "Regenerate results.json with this version of polyglot-transfer."
-        )
+    model = validate_results(results if not isinstance(results, Mapping) else dict(results))
+    results = model.to_json_dict()
     run = _as_mapping(results.get("run"), "results['run']")
     task = _as_mapping(results.get("task"), "results['task']")
 
@@ -250,7 +251,7 @@ def _prepare(results: Mapping[str, Any]) -> _View:
         lows = [v for v in (_num(r.get("ci_low")) for r in recs) if v is not None]
         highs = [v for v in (_num(r.get("ci_high")) for r in recs) if v is not None]
         ns = [int(r["n"]) for r in recs if _is_number(r.get("n"))]
-        if len(recs) > 1:
+        if len(recs) > 1 or any(len(r.get("seeds") or []) > 1 for r in recs):
             multi_seed = True
         cells[key] = _Cell(
             value=sum(vals) / len(vals) if vals else None,
@@ -258,6 +259,8 @@ def _prepare(results: Mapping[str, Any]) -> _View:
             high=sum(highs) / len(highs) if highs and len(highs) == len(vals) else None,
             n=max(ns) if ns else None,
             seeds=[r.get("seed") for r in recs],
+            reason=next((str(r["missing_reason"]) for r in recs if r.get("missing_reason")), None),
+            failed=any(bool(r.get("failed")) for r in recs),
         )
 
     comparisons = [c for c in _of_primary_source(results, _as_list(results, "comparisons")) if isinstance(c, Mapping)]
@@ -281,8 +284,9 @@ def _prepare(results: Mapping[str, Any]) -> _View:
     for metric in metrics:
         lower = metric in LOWER_IS_BETTER
         for lang in languages:
-            vals = {s.name: c.value for s in setups
-                    if (c := cells.get((metric, lang.code, s.name))) is not None and c.value is not None}
+            vals = {s.name: c.value for s in setups  # a failed setup is never marked best
+                    if (c := cells.get((metric, lang.code, s.name))) is not None and c.value is not None
+                    and not c.failed}
             if not vals:
                 continue
             target = min(vals.values()) if lower else max(vals.values())
@@ -311,7 +315,10 @@ def _prepare(results: Mapping[str, Any]) -> _View:
         environment=_as_mapping(results.get("environment"), "results['environment']"),
         multi_seed=multi_seed,
     )
-    view.sentences = _sentences(view)
+    view.model = model
+    view.seeds = sorted({x for r in model.records for x in r.seeds})
+    view.claims = glance(model)
+    view.sentences = [c.text for c in view.claims]
     if not cells:
         logger.warning("results for run %r contain no records; the report will only show metadata", title_name)
     return view
@@ -329,64 +336,62 @@ def _join(names: Sequence[str]) -> str:
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+    return MISSING if x is None else f"{x:.2f}"
 
 
-def _language_sentence(view: _View, lang: _Lang) -> str:
-    metric = view.primary
-    if metric is None:
-        return f"On {lang.label}, no results were recorded."
-    mlabel = metric_label(metric)
-    present = [(s.name, c) for s in view.setups
-               if (c := view.cell(metric, lang.code, s.name)) is not None and c.value is not None]
-    if not present:
-        return f"On {lang.label}, no {mlabel} results were recorded."
-    best = [(name, c) for name, c in present if c.best]
-    value = best[0][1].value
-    base = view.baseline
-    base_cell = view.cell(metric, lang.code, base) if base else None
-    base_value = base_cell.value if base_cell is not None else None
-    if len(best) > 1:
-        return f"On {lang.label}, {_join([n for n, _ in best])} are tied best ({value:.2f} {mlabel})."
-    name, cell = best[0]
-    if base is not None and name == base:
-        return f"On {lang.label}, the baseline {name} is best ({value:.2f} {mlabel})."
-    head = f"On {lang.label}, {name} is best ({value:.2f} {mlabel})"
-    if base is None or base_value is None:
-        return head + "."
-    if cell.mark == "better":
-        return f"{head}, significantly better than {base} ({base_value:.2f})."
-    if cell.mark == "worse":
-        return f"{head}, but significantly worse than {base} ({base_value:.2f}) by the paired test."
-    if cell.mark == "tie":
-        return f"{head}, but the difference from {base} ({base_value:.2f}) is not statistically significant."
-    return f"{head}; {base} scores {base_value:.2f} (no significance test recorded)."
+FORGETTING_TEXT = (
+    "What is compared: the score on the source language (held-out source data) of a linear probe trained on the "
+    "source's training data, on the frozen pre-trained encoder (before adaptation) and on the adapted model "
+    "(after). Drop = before - after: positive means the setup forgot some of the source language, negative means "
+    "adapting improved it. Setups that leave the encoder frozen are not listed (nothing to forget).")
 
 
-def _sentences(view: _View) -> list[str]:
-    out = [_language_sentence(view, lang) for lang in view.languages]
-    if view.baseline:
-        for s in view.summary:
-            setup = str(s.get("setup", "?"))
-            w, t, loss = (int(s.get(k) or 0) for k in ("wins", "ties", "losses"))
-            total = w + t + loss
-            if total:
-                out.append(
-                    f"Against {view.baseline}, {setup} is significantly better in {w} of {total} comparisons, "
-                    f"significantly worse in {loss}, and inconclusive in {t}."
-                )
-    drops = [f for f in view.forgetting if _is_number(f.get("drop"))]
-    if drops:
-        worst = max(drops, key=lambda f: float(f["drop"]))
-        if float(worst["drop"]) > 0:
-            out.append(
-                f"Forgetting: {worst.get('setup', '?')} lost the most on source language "
-                f"{view.lang_label(str(worst.get('language', '?')))}, from {_fmt(_num(worst.get('before')))} to "
-                f"{_fmt(_num(worst.get('after')))} (a drop of {float(worst['drop']):.2f})."
-            )
-        else:
-            out.append("Forgetting: no setup got worse on the source languages.")
-    return out
+def _tests_text(view: _View, code: str) -> str:
+    """The summary's sentence on the paired tests of one language (so plots and summary say the same)."""
+    for c in view.claims:
+        if c.language == code and c.kind in ("differences", "no_differences", "all_failed"):
+            return c.text
+    return "No paired test was recorded for this language."
+
+
+def _task_sections(view: _View) -> list[str]:
+    return TASK_SECTIONS.get(str(view.task.get("type") or "classification"), [])
+
+
+def _task_context(view: _View, fmt: str) -> dict[str, Any]:
+    """What the task-type templates read: languages with chance levels, metrics, QA rows and examples."""
+    model = view.model
+    assert model is not None
+    metrics = [{"name": m, "label": metric_label(m)} for m in view.metrics]
+    languages = []
+    for lang in model.languages:
+        levels = lang.chance or []  # absent for NER and QA: no chance level is defined there
+        chance = {c.metric: c for c in levels}
+        languages.append({"code": lang.code, "label": view.lang_label(lang.code), "n_test": lang.n_test,
+                          "majority_label": next((c.majority_label for c in levels), None), "chance": chance})
+    quality = view.primary or "token_f1"
+    retrieval_rows = []
+    for lang in view.languages:
+        for s in view.setups:
+            # the QA runner's metric names (measure/qa.py): gold_passage_recall is recall@k of the gold passage
+            q, r = view.cell(quality, lang.code, s.name), view.cell("gold_passage_recall", lang.code, s.name)
+            if q is None and r is None:
+                continue
+            wrap = (lambda c: Raw(_cell_text(c, _md))) if fmt == "md" else _cell_text  # numbers: no escaping needed
+            retrieval_rows.append({"language": lang.label, "setup": s.name, "quality": wrap(q),
+                                   "recall": wrap(r) if r is not None else f"{MISSING} (no retrieval)"})
+    setups = [s.name for s in view.setups]
+    groups = []
+    for lang in view.languages:
+        examples = [x for x in model.examples if x.language == lang.code]
+        if examples:
+            groups.append({"language": lang.label, "examples": [
+                {"question": x.question, "gold": " / ".join(x.gold),
+                 "answers": {s: x.answers[s] if x.answers.get(s) is not None else f"{MISSING} (no answer recorded)"
+                             for s in setups},
+                 "retrieved": {s: x.gold_retrieved.get(s) for s in setups}} for x in examples]})
+    return {"metrics": metrics, "languages": languages, "quality": {"name": quality, "label": metric_label(quality)},
+            "retrieval_rows": retrieval_rows, "setups": setups, "example_groups": groups}
 
 
 def plain_summary(results: Mapping[str, Any]) -> list[str]:
@@ -401,7 +406,7 @@ def plain_summary(results: Mapping[str, Any]) -> list[str]:
 
 def _duration(seconds: object) -> str:
     if not _is_number(seconds):
-        return "n/a"
+        return MISSING
     total = float(seconds)  # type: ignore[arg-type]
     if total < 60:
         return f"{total:.1f} s"
@@ -412,9 +417,12 @@ def _duration(seconds: object) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _cell_text(cell: _Cell | None) -> str:
-    if cell is None or cell.value is None:
-        return "n/a"
+def _cell_text(cell: _Cell | None, esc: Any = str) -> str:
+    """Score [CI], or — with the record's reason (passed through `esc`, the output format's escape)."""
+    if cell is None:
+        return MISSING
+    if cell.value is None:
+        return f"{MISSING} ({esc(cell.reason)})" if cell.reason else MISSING
     if cell.low is not None and cell.high is not None:
         return f"{cell.value:.2f} [{cell.low:.2f}, {cell.high:.2f}]"
     return f"{cell.value:.2f}"
@@ -432,12 +440,14 @@ def _verdict_word(verdict: object) -> str:
         return "worse"
     if v in _TIE:
         return "inconclusive"
-    return v or "n/a"
+    if v == "both_failed":
+        return "both failed (not counted)"
+    return v or MISSING
 
 
 def _p(x: object) -> str:
     if not _is_number(x):
-        return "n/a"
+        return MISSING
     x = float(x)  # type: ignore[arg-type]
     return "<0.001" if x < 0.001 else f"{x:.3f}"
 
@@ -445,7 +455,7 @@ def _p(x: object) -> str:
 def _run_facts(view: _View) -> list[tuple[str, str]]:
     run, task = view.run, view.task
     labels = task.get("labels") or []
-    task_text = str(task.get("name") or "n/a")
+    task_text = str(task.get("name") or MISSING)
     extra = [str(task["type"])] if task.get("type") else []
     if labels:
         extra.append(f"{len(labels)} labels")
@@ -457,16 +467,62 @@ def _run_facts(view: _View) -> list[tuple[str, str]]:
         langs.append(f"{lang.label} ({', '.join(bits)})" if lang.label != lang.code or lang.resource else lang.code)
     facts = [
         ("Task", task_text),
-        ("Run", str(run.get("name") or "n/a")),
-        ("Created", str(run.get("created") or "n/a")),
-        ("Config", str(run.get("config_path") or "n/a")),
+        ("Run", str(run.get("name") or MISSING)),
+        ("Created", str(run.get("created") or MISSING)),
+        ("Config", _config_text(run)),
         ("Duration", _duration(run.get("duration_s"))),
-        ("Source languages", ", ".join(view.source_languages) or "n/a"),
-        ("Target languages", ", ".join(langs) or "n/a"),
-        ("Setups", ", ".join(s.name for s in view.setups) or "n/a"),
+        ("Source languages", ", ".join(view.source_languages) or MISSING),
+        ("Target languages", ", ".join(langs) or MISSING),
+        ("Setups", ", ".join(s.name for s in view.setups) or MISSING),
         ("Baseline", view.baseline or "none"),
     ]
     return facts
+
+
+def _config_text(run: Mapping[str, Any]) -> str:
+    path, resolved = run.get("config_path"), run.get("resolved_config")
+    if path and resolved:
+        return f"{path} (as run, overrides included: {resolved})"
+    return str(path or resolved or f"{MISSING} (results.json records no config path)")
+
+
+def _hardware_text(hw: object) -> str:
+    """The manifest's hardware record as a sentence ("16 CPUs (x86_64), GPU: NVIDIA H200, torch threads 1; Linux-...")."""
+    if not hw:
+        return f"{MISSING} (not recorded in manifest.json)"
+    if not isinstance(hw, Mapping):
+        return str(hw)
+    cpus = hw.get("cpus")
+    bits = [f"{cpus} CPU{'s' if cpus != 1 else ''}" + (f" ({hw['machine']})" if hw.get("machine") else "")
+            if cpus else str(hw.get("machine") or "")]
+    if hw.get("gpu"):
+        bits.append(f"GPU: {hw['gpu']}")
+    elif hw.get("cuda") is False:
+        bits.append("no GPU")
+    if hw.get("torch_threads"):
+        bits.append(f"torch threads {hw['torch_threads']}")
+    text = ", ".join(b for b in bits if b)
+    if hw.get("platform"):
+        text += f"; {hw['platform']}"
+    extra = [f"{k}: {v}" for k, v in hw.items() if k not in {"cpus", "machine", "gpu", "cuda", "torch_threads",
+                                                              "platform"} and v not in (None, "")]
+    return "; ".join([text] + extra) if text else "; ".join(extra) or MISSING
+
+
+def _model_rows(models: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(model, sha256, source) rows from environment.models: a model fingerprint of manifest.json
+    (weights_sha256 per file) or a plain {sha256, source}."""
+    rows = []
+    for name, info in models.items():
+        info = info if isinstance(info, Mapping) else {"sha256": info}
+        source = str(info.get("source") or MISSING)
+        weights = info.get("weights_sha256")
+        if isinstance(weights, Mapping) and weights:
+            for file, sha in weights.items():
+                rows.append((f"{name} ({file})" if len(weights) > 1 else str(name), str(sha), source))
+        else:
+            rows.append((str(name), str(info.get("sha256") or f"{MISSING} (no hash in manifest.json)"), source))
+    return rows
 
 
 def _extra_items(mapping: Mapping[str, Any], skip: set[str]) -> list[tuple[str, str]]:
@@ -538,7 +594,7 @@ def _source_label(view: _View, code: str) -> str:
 
 def _transfer_cell_text(c: Mapping[str, Any] | None) -> str:
     if c is None or _num(c.get("value")) is None:
-        return "n/a"
+        return MISSING
     text = f"{float(c['value']):.2f}"
     if _num(c.get("ci_low")) is not None and _num(c.get("ci_high")) is not None:
         text += f" [{float(c['ci_low']):.2f}, {float(c['ci_high']):.2f}]"
@@ -560,7 +616,7 @@ def _transfer_markdown(view: _View) -> list[str]:
             for tgt in tm.targets:
                 c = cells.get((src, tgt))
                 text = _transfer_cell_text(c)
-                if c is not None and text != "n/a":
+                if c is not None and text != MISSING:
                     if c.get("in_language"):
                         text = f"*{text}*"
                     text += f" {_TRANSFER_MARKS[c['label']]}" if c.get("label") in _TRANSFER_MARKS else ""
@@ -571,8 +627,10 @@ def _transfer_markdown(view: _View) -> list[str]:
         out += _md_table(["Source / target"] + [_md(view.lang_label(t)) for t in tm.targets], rows)
         labels = [c.get("label") for c in cells.values()]
         if any(lbl in ("positive", "negative", "inconclusive") for lbl in labels):
+            failed = labels.count("failed")
             out += ["", f"Against {_md(tm.baseline)}: {labels.count('positive')} positive, "
-                        f"{labels.count('negative')} negative, {labels.count('inconclusive')} inconclusive."]
+                        f"{labels.count('negative')} negative, {labels.count('inconclusive')} inconclusive"
+                        + (f", {failed} where both failed (not counted)." if failed else ".")]
     legend = ("Cells: mean over seeds [confidence interval]; *italic*: trained and tested on the same language "
               "(in-language). Gap: in-language score of the target minus this cell (how much is lost by "
               "transferring instead of training on the target itself).")
@@ -607,7 +665,7 @@ def _transfer_html(view: _View) -> str:
                                 [view.lang_label(t) for t in tm.targets], f"{title}: {mlabel} by source and target",
                                 vmin=vmin, vmax=vmax, colorbar_label=mlabel, key=f"transfer-{setup}")
             parts.append(_figure("transfer", setup, svg, f"{mlabel} of {setup} trained on each source (row) and "
-                                 "tested on each target (column); darker means better. Grey squares were not run.",
+                                 "tested on each target (column); darker means better. Grey squares (—): no record in results.json.",
                                  wide=True))
         rows = []
         for src in tm.sources:
@@ -632,13 +690,9 @@ def _transfer_html(view: _View) -> str:
 # Markdown
 # --------------------------------------------------------------------------------------------------
 
-_MD_SPECIAL = str.maketrans({"\\": "\\\\", "`": "\\`", "*": "\\*", "|": "\\|", "[": "\\[", "]": "\\]",
-                             "\n": " ", "\r": " "})
-
-
 def _md(text: object) -> str:
-    """Escape user text for Markdown: no raw HTML, no emphasis, no broken tables."""
-    return html.escape(str(text), quote=False).translate(_MD_SPECIAL)
+    """Escape text once for Markdown (see report_templates.md_escape)."""
+    return md_escape(text)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -648,11 +702,13 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
 
 def _md_cell(cell: _Cell | None, is_baseline: bool) -> str:
-    text = _cell_text(cell)
+    text = _cell_text(cell, _md)
     if cell is None or cell.value is None:
         return text
     if cell.best:
         text = f"**{text}**"
+    if cell.failed:
+        text += " †"
     if not is_baseline and cell.mark == "better":
         text += f" {MARK_BETTER}"
     elif not is_baseline and cell.mark == "worse":
@@ -667,10 +723,9 @@ def write_markdown(results: Mapping[str, Any]) -> str:
     out += [f"- **{k}:** {_md(v)}" for k, v in _run_facts(view)]
     descs = [s for s in view.setups if s.description]
     if descs:
-        out += ["", "Setups:", ""] + [f"- `{_md(s.name)}`: {_md(s.description)}" for s in descs]
+        out += ["", "Setups:", ""] + [f"- **{_md(s.name)}**: {_md(s.description)}" for s in descs]
 
-    out += ["", "## Summary", ""]
-    out += [f"- {_md(s)}" for s in view.sentences] or ["No results were recorded."]
+    out += ["", render_section("glance", "md", claims=view.claims)]
 
     out += ["", "## Results", ""]
     if not view.metrics:
@@ -685,7 +740,10 @@ def write_markdown(results: Mapping[str, Any]) -> str:
                                    for s in view.setups])
         out += _md_table(header, rows) + [""]
     if view.metrics:
-        legend = "Cells: score [confidence interval]; n/a = not run. **Bold**: best setup for the language."
+        legend = (f"Cells: score [confidence interval]; {MISSING}: no record for that setup and language in "
+                  "results.json (a reason is given when the record says why). **Bold**: the highest score for the "
+                  "language (the summary says whether it is significantly best); †: failed, at or below the "
+                  "chance level (see Chance levels).")
         if view.baseline:
             legend += (
                 f" {MARK_BETTER} significantly better than the baseline {_md(view.baseline)}, "
@@ -696,6 +754,8 @@ def write_markdown(results: Mapping[str, Any]) -> str:
         if view.multi_seed:
             legend += " Cells with several seeds show the mean over seeds."
         out += [legend]
+    for section in _task_sections(view):
+        out += ["", render_section(section, "md", **_task_context(view, "md"))]
 
     if view.baseline:
         out += ["", f"## Wins, ties and losses against {_md(view.baseline)}", ""]
@@ -710,7 +770,7 @@ def write_markdown(results: Mapping[str, Any]) -> str:
             rows = [[_md(c.get("setup", "?")), _md(c.get("baseline", "?")),
                      _md(view.lang_label(str(c.get("language")))),
                      _md(metric_label(str(c.get("metric", "?")))),
-                     f"{float(c['delta']):+.2f}" if _is_number(c.get("delta")) else "n/a",
+                     f"{float(c['delta']):+.2f}" if _is_number(c.get("delta")) else MISSING,
                      f"[{_fmt(_num(c.get('ci_low')))}, {_fmt(_num(c.get('ci_high')))}]",
                      _p(c.get("p_value")), _p(c.get("p_adjusted")), _md(_verdict_word(c.get("verdict")))]
                     for c in view.comparisons]
@@ -721,7 +781,8 @@ def write_markdown(results: Mapping[str, Any]) -> str:
 
     out += ["", "## Forgetting on source languages", ""]
     if view.forgetting:
-        out += _md_table(["Setup", "Language", "Before", "After", "Drop"],
+        out += [_md(FORGETTING_TEXT), ""]
+        out += _md_table(["Setup", "Language", "Before", "After", "Drop (before - after)"],
                          [[_md(f.get("setup", "?")), _md(view.lang_label(str(f.get("language", "?")))),
                            _fmt(_num(f.get("before"))), _fmt(_num(f.get("after"))), _fmt(_num(f.get("drop")))]
                           for f in view.forgetting])
@@ -756,9 +817,9 @@ def write_markdown(results: Mapping[str, Any]) -> str:
     out += ["", "## Environment", ""]
     env = view.environment
     seeds = env.get("seeds")
-    out += [f"- **Python:** {_md(env.get('python') or 'n/a')}",
-            f"- **Hardware:** {_md(env.get('hardware') or 'n/a')}",
-            f"- **Seeds:** {_md(', '.join(str(s) for s in seeds) if seeds else 'n/a')}"]
+    out += [f"- **Python:** {_md(env.get('python') or MISSING + ' (not recorded in manifest.json)')}",
+            f"- **Hardware:** {_md(_hardware_text(env.get('hardware')))}",
+            f"- **Seeds:** {_md(', '.join(str(s) for s in seeds) if seeds else MISSING)}"]
     out += [f"- **{_md(k)}:** {_md(v)}" for k, v in
             _extra_items(env, {"python", "hardware", "seeds", "packages", "models"})]
     packages = _as_mapping(env.get("packages"), "environment['packages']")
@@ -766,10 +827,8 @@ def write_markdown(results: Mapping[str, Any]) -> str:
         out += [""] + _md_table(["Package", "Version"], [[_md(k), _md(v)] for k, v in sorted(packages.items())])
     models = _as_mapping(env.get("models"), "environment['models']")
     if models:
-        rows = []
-        for name, info in models.items():
-            info = info if isinstance(info, Mapping) else {"sha256": info}
-            rows.append([_md(name), f"`{_md(info.get('sha256') or 'n/a')}`", _md(info.get("source") or "n/a")])
+        rows = [[_md(name), f"`{_md(sha)}`" if sha != MISSING else MISSING, _md(src)]
+                for name, sha, src in _model_rows(models)]
         out += [""] + _md_table(["Model", "sha256", "Source"], rows)
     return "\n".join(out).rstrip() + "\n"
 
@@ -780,7 +839,7 @@ def write_markdown(results: Mapping[str, Any]) -> str:
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return e(text)
 
 
 _CSS = """
@@ -801,6 +860,8 @@ nav.toc a { color: var(--accent); text-decoration: none; margin-right: 14px; }
   border-radius: 8px; padding: 14px 20px; margin: 18px 0; }
 .glance h2 { border: 0; margin: 0 0 6px; padding: 0; font-size: 18px; }
 .glance ul { margin: 0; padding-left: 20px; } .glance li { margin: 4px 0; }
+.glance li.claim-warning { color: var(--worse-ink); } .glance li.claim-all_failed, .glance li.claim-failed { color: var(--worse-ink); }
+.glance li[class*="claim-recommend"] { font-weight: 600; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; font-size: 14px; margin: 0; }
 .facts dt { color: var(--muted); } .facts dd { margin: 0; overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
@@ -882,9 +943,10 @@ def _html_cell(view: _View, cell: _Cell | None, setup: str, lang: _Lang) -> str:
     is_base = setup == view.baseline
     classes = ["cell", "num"] + (["baseline"] if is_base else [])
     if cell is None or cell.value is None:
-        return f'<td class="{" ".join(classes + ["na"])}">n/a</td>'
+        return f'<td class="{" ".join(classes + ["na"])}">{_e(_cell_text(cell))}</td>'
     if cell.best:
         classes.append("best")
+    failed = ' <span class="mark" title="failed: at or below the chance level">†</span>' if cell.failed else ""
     mark = ""
     if not is_base and view.baseline and cell.mark in ("better", "worse"):
         classes.append(cell.mark)
@@ -901,7 +963,7 @@ def _html_cell(view: _View, cell: _Cell | None, setup: str, lang: _Lang) -> str:
     if seeds:
         tip.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}")
     return (f'<td class="{" ".join(classes)}" title="{_e("; ".join(tip))}">'
-            f'<span class="val">{cell.value:.2f}</span>{ci}{mark}</td>')
+            f'<span class="val">{cell.value:.2f}</span>{ci}{failed}{mark}</td>')
 
 
 def _figure(kind: str, ident: str, svg: str, caption: str, wide: bool = False) -> str:
@@ -951,7 +1013,9 @@ def _plots_html(view: _View) -> str:
             key=f"ci-{lang.code}",
         )
         caption = (f"{mlabel} of each setup on {lang.label}: the dot is the score, the bar its confidence interval. "
-                   "Bars that overlap a lot mean the difference may be chance.")
+                   + _tests_text(view, lang.code)
+                   + " Overlapping bars do not decide significance: the paired tests compare setups on the same "
+                   "examples.")
         if base is not None and base.value is not None:
             caption += f" Dashed line: the baseline {view.baseline}."
         figs.append(_figure("ci", lang.code, svg, caption))
@@ -967,7 +1031,7 @@ def _plots_html(view: _View) -> str:
         parts.append(f"<h3>All setups and languages at once ({_e(mlabel)})</h3>")
         parts.append(_figure("heatmap", metric, svg,
                              f"Each square is the {mlabel} of one setup (row) on one language (column); "
-                             "darker means better. Grey squares were not run.", wide=True))
+                             "darker means better. Grey squares (—): no record in results.json.", wide=True))
     return "".join(parts)
 
 
@@ -1013,7 +1077,7 @@ def _wtl_html(view: _View) -> str:
         for c in view.comparisons:
             word = _verdict_word(c.get("verdict"))
             cls = {"better": "better", "worse": "worse"}.get(word, "")
-            delta = f"{float(c['delta']):+.2f}" if _is_number(c.get("delta")) else "n/a"
+            delta = f"{float(c['delta']):+.2f}" if _is_number(c.get("delta")) else MISSING
             rows.append([
                 f'<th scope="row">{_e(c.get("setup", "?"))}</th>', f'<td>{_e(c.get("baseline", "?"))}</td>',
                 f'<td>{_e(view.lang_label(str(c.get("language", "?"))))}</td>',
@@ -1033,8 +1097,7 @@ def _forgetting_html(view: _View) -> str:
     parts = ['<h2 id="forgetting">Forgetting on source languages</h2>']
     if not view.forgetting:
         return parts[0] + '<p class="empty">Not measured in this run.</p>'
-    parts.append('<p class="legend">How much each setup got worse on the language(s) it learned from, after '
-                 "adapting to the new languages. A larger drop means more forgetting.</p>")
+    parts.append(f'<p class="legend">{_e(FORGETTING_TEXT)}</p>')
     rows = []
     for f in view.forgetting:
         drop = _num(f.get("drop"))
@@ -1044,7 +1107,7 @@ def _forgetting_html(view: _View) -> str:
                      f'<td class="num">{_fmt(_num(f.get("before")))}</td>',
                      f'<td class="num">{_fmt(_num(f.get("after")))}</td>',
                      f'<td class="num cell {cls}">{_fmt(drop)}</td>'])
-    parts.append(_html_table(["Setup", "Language", "Before", "After", "Drop"], rows))
+    parts.append(_html_table(["Setup", "Language", "Before", "After", "Drop (before - after)"], rows))
     return "".join(parts)
 
 
@@ -1055,7 +1118,7 @@ def _diagnostics_html(view: _View) -> str:
     rows = []
     for d in view.diagnostics:
         code = str(d.get("language", "?"))
-        fert = f"{float(d['fertility']):.2f}" if _is_number(d.get("fertility")) else "n/a"
+        fert = f"{float(d['fertility']):.2f}" if _is_number(d.get("fertility")) else MISSING
         notes = [str(n) for n in (d.get("notes") or [])]
         notes += [f"{k}: {v}" for k, v in _extra_items(d, {"language", "fertility", "notes"})]
         notes_html = ('<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>") if notes else ""
@@ -1088,8 +1151,8 @@ def _cards_html(view: _View) -> str:
 def _environment_html(view: _View) -> str:
     env = view.environment
     seeds = env.get("seeds")
-    facts = [("Python", env.get("python") or "n/a"), ("Hardware", env.get("hardware") or "n/a"),
-             ("Seeds", ", ".join(str(s) for s in seeds) if seeds else "n/a")]
+    facts = [("Python", env.get("python") or MISSING + " (not recorded in manifest.json)"), ("Hardware", _hardware_text(env.get("hardware"))),
+             ("Seeds", ", ".join(str(s) for s in seeds) if seeds else MISSING)]
     facts += _extra_items(env, {"python", "hardware", "seeds", "packages", "models"})
     body = '<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>"
     packages = _as_mapping(env.get("packages"), "environment['packages']")
@@ -1099,11 +1162,8 @@ def _environment_html(view: _View) -> str:
             [[f"<td>{_e(k)}</td>", f'<td class="num">{_e(v)}</td>'] for k, v in sorted(packages.items())])
     models = _as_mapping(env.get("models"), "environment['models']")
     if models:
-        rows = []
-        for name, info in models.items():
-            info = info if isinstance(info, Mapping) else {"sha256": info}
-            rows.append([f"<td>{_e(name)}</td>", f'<td class="hash">{_e(info.get("sha256") or "n/a")}</td>',
-                         f'<td>{_e(info.get("source") or "n/a")}</td>'])
+        rows = [[f"<td>{_e(name)}</td>", f'<td class="hash">{_e(sha)}</td>', f"<td>{_e(src)}</td>"]
+                for name, sha, src in _model_rows(models)]
         body += "<h3>Models</h3>" + _html_table(["Model", "sha256", "Source"], rows)
     return ('<h2 id="environment">Environment</h2><details><summary>Software, hardware, models and seeds '
             f"used for this run (for reproducing it)</summary>{body}</details>")
@@ -1118,14 +1178,14 @@ def write_html(results: Mapping[str, Any]) -> str:
     facts = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in _run_facts(view))
     setup_descs = "".join(f"<dt>{_e(s.name)}</dt><dd>{_e(s.description)}</dd>" for s in view.setups if s.description)
 
-    glance = "".join(f"<li>{_e(s)}</li>" for s in view.sentences) or "<li>No results were recorded.</li>"
+    glance = render_section("glance", "html", claims=view.claims)
     body = [
         f'<header class="top"><h1>{_e(view.title)}</h1><p class="subtitle">{subtitle}</p>'
         '<nav class="toc"><a href="#results">Results</a><a href="#plots">Plots</a><a href="#wins">Wins and losses</a>'
         '<a href="#transfer">Transfer</a><a href="#forgetting">Forgetting</a><a href="#diagnostics">Diagnostics</a>'
         '<a href="#data">Data</a>'
         '<a href="#environment">Environment</a></nav></header>',
-        f'<section class="glance" id="summary"><h2>At a glance</h2><ul>{glance}</ul></section>',
+        glance,
         f'<h2 id="about">About this run</h2><dl class="facts">{facts}</dl>',
     ]
     if setup_descs:
@@ -1148,6 +1208,8 @@ def write_html(results: Mapping[str, Any]) -> str:
         body.append(_html_table(header, rows, cls=f"results metric-{_e(metric)}"))
     if view.metrics:
         body.append(_legend_html(view))
+    for section in _task_sections(view):
+        body.append(render_section(section, "html", **_task_context(view, "html")))
 
     body.append('<h2 id="plots">Plots</h2>')
     body.append(_plots_html(view))
