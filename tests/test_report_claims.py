@@ -396,3 +396,18 @@ def test_header_names_config_model_hash_and_readable_hardware(tmp_path):
     assert "- **Hardware:** 16 CPUs (x86_64), GPU: NVIDIA H200, torch threads 1; Linux-6.8" in md
     assert "n/a" not in md and "NaN" not in md and "None" not in md
     assert "{'" not in md, "no raw dict in the report"
+
+
+def test_setup_descriptions_say_which_hyper_parameters_were_chosen_and_on_what() -> None:
+    """Zero-shot defaults are chosen on source data; results.json (and so the report) says what and how."""
+    from polyglot_transfer.evaluation.results import _chosen_text
+
+    by_cv = {"C": 30.0, "by": "5-fold stratified CV on eng_Latn train (210 examples), macro-F1"}
+    cells = {("head", "eng_Latn", lang): [{"selected": {"adapt": by_cv}}] for lang in ("swh_Latn", "yor_Latn")}
+    cells["rag", "eng_Latn", "swh_Latn"] = [{"selected": {"retrieval": {"k": 8, "temperature": 0.05,
+                                                                        "by": "leave-one-out on eng_Latn"}}}]
+    cells["rag", "eng_Latn", "yor_Latn"] = [{"selected": {}}]
+    assert _chosen_text(cells, "head") == ("; hyper-parameters: C=30 (5-fold stratified CV on eng_Latn train "
+                                           "(210 examples), macro-F1)")
+    assert _chosen_text(cells, "rag") == "; hyper-parameters: k=8, temperature=0.05 (leave-one-out on eng_Latn)"
+    assert _chosen_text(cells, "lora") == ""

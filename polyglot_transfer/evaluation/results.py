@@ -112,6 +112,32 @@ def _read_cells(run_dir: Path, config: CompareConfig) -> Cells:
     return cells
 
 
+_CHOSEN_KEYS = {"adapt": ("C",), "retrieval": ("k", "temperature"), "combine": ("combine_weight",)}
+
+
+def _chosen_text(cells: Cells, setup: str) -> str:
+    """What a setup's hyper-parameters were and on what they were chosen (the cells' `selected` records,
+    written by the runner: source data only), e.g. "; C=30 (5-fold stratified CV on eng_Latn train, macro-F1)".
+    One phrase per distinct choice over sources and seeds; "" when the cells record none."""
+    phrases: list[str] = []
+    several_sources = len({source for _, source, _ in cells}) > 1
+    for (name, source, _lang), runs in cells.items():
+        if name != setup:
+            continue
+        for cell in runs:
+            for part, keys in _CHOSEN_KEYS.items():
+                chosen = (cell.get("selected") or {}).get(part)
+                if not isinstance(chosen, dict) or not any(k in chosen for k in keys):
+                    continue
+                values = ", ".join(f"{k}={chosen[k]:g}" if isinstance(chosen[k], int | float) else f"{k}={chosen[k]}"
+                                   for k in keys if k in chosen)
+                where = f"; source {source}" if several_sources else ""
+                phrase = f"{values} ({chosen.get('by', 'how: not recorded')}{where})"
+                if phrase not in phrases:
+                    phrases.append(phrase)
+    return "; hyper-parameters: " + "; ".join(phrases) if phrases else ""
+
+
 def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, int | float) and math.isfinite(float(x)) else None
 
@@ -554,8 +580,9 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
                  "n_train": len(data.train), "n_train_per_source": {s: len(d) for s, d in data.trains.items()}},
         "source_languages": list(config.sources),
         "languages": languages,
-        "setups": [{"name": name, "description": describe_qa_setup(s) if task_type == "generative_qa"
-                    else describe_setup(name, s)} for name, s in config.setups.items()],
+        "setups": [{"name": name, "description": (describe_qa_setup(s) if task_type == "generative_qa"
+                                                   else describe_setup(name, s)) + _chosen_text(cells, name)}
+                   for name, s in config.setups.items()],
         "baseline": config.baseline,
         "primary_metric": primary,
         "records": records,
