@@ -48,6 +48,55 @@ _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemm
                   "gpt2", "gpt_neox", "falcon", "olmo", "smollm3", "mixtral"}
 
 
+# Field groups the strategy configs share (a config inherits them and may override a default).
+@dataclasses.dataclass
+class LoraFields:
+    """LoRA adapter fields (PEFT's r, lora_alpha, lora_dropout, target_modules)."""
+
+    r: AtLeastOne = 8
+    alpha: AtLeastOne = 16
+    dropout: Dropout = 0.1
+    target_modules: list[str] = dataclasses.field(default_factory=lambda: ["query", "value"])
+
+
+@dataclasses.dataclass
+class TrainerFields:
+    """Fields the engine's Trainer reads (TunedStrategy), and the inference precision."""
+
+    epochs: Epochs = 5
+    learning_rate: Positive = 1e-3
+    batch_size: AtLeastOne = 16
+    weight_decay: NonNegative = 0.0
+    warmup_ratio: Share = 0.1
+    autocast: Autocast = "none"  # inference precision on CUDA
+    # to TrainingArguments (deepspeed, fsdp, report_to...)
+    trainer_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ForgettingFields:
+    """The optimizer and the forgetting mitigations of an encoder fine-tuning (LP-FT head, EWC / L2-SP, replay)."""
+
+    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
+    init_head: Literal["probe", "zeros"] = "probe"  # "probe": LP-FT (head starts from a linear probe)
+    regularizer: Literal["none", "ewc", "l2sp"] = "none"  # keeps weights near the pre-trained ones
+    reg_lambda: NonNegative = 1.0  # strength of the ewc / l2sp penalty
+    ewc_samples: AtLeastOne = 200  # examples used to estimate the EWC Fisher information
+    replay: Share = 0.0  # share of source-language examples mixed into training
+    replay_data: str | None = None  # a labelled table of source examples (or fit(..., source=...))
+
+    def check(self, where: str) -> list[str]:
+        return forgetting_problems(self, where)
+
+
+def forgetting_problems(config: Any, where: str) -> list[str]:
+    """Cross-field rules of the forgetting mitigations (regularizer / init_head)."""
+    if config.regularizer == "ewc" and config.init_head != "probe":
+        return [f"{where}.regularizer='ewc' needs init_head='probe': with a zero-initialised head the Fisher "
+                "information of every encoder weight is zero, so EWC would do nothing."]
+    return []
+
+
 def _validated(config_class: type, params: Any, where: str) -> tuple[Any, list[str]]:
     config, problems = validate(config_class, params, where)
     if config is not None and callable(getattr(config, "check", None)):

@@ -36,6 +36,7 @@ from polyglot_transfer.adapt.base import (
     TrainingProgress,
     check_support,
     epoch_losses,
+    forgetting_problems,  # noqa: F401  (its old home)
     read_model_config,
     training_arguments,
 )
@@ -400,14 +401,6 @@ def fisher_examples(s: Any, data: Any, labels: list[str]) -> Callable[[], Iterat
                    "labels": torch.tensor([y], device=device)}
 
     return examples
-
-
-def forgetting_problems(config: Any, where: str) -> list[str]:
-    """Cross-field rules of the forgetting mitigations (regularizer / init_head)."""
-    if config.regularizer == "ewc" and config.init_head != "probe":
-        return [f"{where}.regularizer='ewc' needs init_head='probe': with a zero-initialised head the Fisher "
-                "information of every encoder weight is zero, so EWC would do nothing."]
-    return []
 
 
 def _classifier_build(s: Any, path: Path, folder: Path | None) -> Any:

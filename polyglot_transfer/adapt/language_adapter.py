@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -37,9 +37,9 @@ from polyglot_transfer.adapt.base import (
     STRATEGIES,
     Autocast,
     AtLeastOne,
-    Dropout,
     Epochs,
     Length,
+    LoraFields,
     Positive,
     Probability,
     Strategy,
@@ -70,14 +70,10 @@ def adapter_name(lang: str) -> str:
 
 @typed
 @dataclass
-class LanguageAdapterConfig:
+class LanguageAdapterConfig(LoraFields):
     unlabelled: dict[str, list[str] | str] | None = None  # {lang: [texts] or path to .txt/.jsonl}
     objective: Literal["auto", "mlm", "simcse"] = "auto"  # "auto": mlm if the checkpoint has an MLM head
     source_lang: str | None = None  # language adapter active while training the task adapter (default: train's)
-    r: AtLeastOne = 8
-    alpha: AtLeastOne = 16
-    dropout: Dropout = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
     lang_epochs: Epochs = 1
     lang_lr: Positive = 1e-3
     mlm_probability: Probability = 0.15
