@@ -27,21 +27,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    AtLeastOne,
-    Epochs,
-    Length,
-    Positive,
-    Probability,
-    Strategy,
-    TrainingProgress,
-    build_strategy,
-    check_support,
-    epoch_losses,
-    model_family,
-    read_model_config,
-    training_arguments,
-    validate_params,
+    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Probability, Strategy, TrainingProgress, build_strategy,
+    check_support, epoch_losses, model_family, read_model_config, training_arguments, validate_params,
 )
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
@@ -255,13 +242,12 @@ class AdaptedEncoderStrategy(Strategy):
         self.task_._load_weights(folder / "task")
 
 
-@typed
 @dataclass
-class ContinuedPretrainingConfig:
-    objective: Literal["auto", "mlm", "causal"] = "auto"  # "auto": mlm for encoders, causal for decoders
+class AdaptedEncoderFields:
+    """Config fields of an AdaptedEncoderStrategy: the unlabelled text, its LM training, the task stage."""
+
     texts: list[str] | None = None  # unlabelled target text ...
     path: str | None = None  # ... or a .txt / .jsonl file of it
-    epochs: Epochs = 1
     lr: Positive = 5e-5
     mlm_probability: Probability = 0.15
     batch_size: AtLeastOne = 16
@@ -271,6 +257,13 @@ class ContinuedPretrainingConfig:
 
     def check(self, where: str) -> list[str]:
         return task_stage_problems(self, where)
+
+
+@typed
+@dataclass
+class ContinuedPretrainingConfig(AdaptedEncoderFields):
+    objective: Literal["auto", "mlm", "causal"] = "auto"  # "auto": mlm for encoders, causal for decoders
+    epochs: Epochs = 1
 
 
 @STRATEGIES.register("continued_pretraining")

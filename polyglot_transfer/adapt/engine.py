@@ -31,14 +31,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import (
-    Strategy,
-    TrainingProgress,
-    check_support,
-    epoch_losses,
-    forgetting_problems,  # noqa: F401  (its old home)
-    read_model_config,
-    training_arguments,
+from polyglot_transfer.adapt.base import (  # forgetting_problems: its old home
+    Strategy, TrainingProgress, check_support, epoch_losses, forgetting_problems, read_model_config, training_arguments,
 )
 from polyglot_transfer.errors import ConfigError, UnsupportedError
 from polyglot_transfer.fileio import atomic_write_json
@@ -473,6 +467,11 @@ def _classifier_save(s: Any, folder: Path) -> None:
 
 
 def _classifier_predict(s: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    return classify(s, s.model_, texts, batch_size)
+
+
+def classify(s: Any, model: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    """Class probabilities of `texts` (with the strategy's prompt) by `model`, in length-sorted batches."""
     texts = list(texts)
     order = np.argsort([len(t) for t in texts])  # length-sorted batches pad less
 
@@ -483,7 +482,7 @@ def _classifier_predict(s: Any, texts: list[str], batch_size: int) -> np.ndarray
                                padding=True, return_tensors="pt")
             yield idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
-    return softmax_batches(s.model_, batches(), len(texts), len(s.labels_), s.config.autocast)
+    return softmax_batches(model, batches(), len(texts), len(s.labels_), s.config.autocast)
 
 
 TASKS["classification"] = Task({"encoder": None}, _classifier_build, _classifier_prepare, _classifier_save)

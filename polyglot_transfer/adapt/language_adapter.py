@@ -34,22 +34,11 @@ import torch
 from torch import nn
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Autocast,
-    AtLeastOne,
-    Epochs,
-    Length,
-    LoraFields,
-    Positive,
-    Probability,
-    Strategy,
-    TrainingProgress,
-    check_support,
-    epoch_losses,
-    training_arguments,
+    STRATEGIES, Autocast, AtLeastOne, Epochs, Length, LoraFields, Positive, Probability, Strategy, TrainingProgress,
+    check_support, epoch_losses, training_arguments,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
-from polyglot_transfer.adapt.engine import load_pretrained, peft_config, read_prompts, softmax_batches
+from polyglot_transfer.adapt.engine import classify, load_pretrained, peft_config, read_prompts
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
@@ -289,17 +278,7 @@ class LanguageAdapterStrategy(Strategy):
                     f"fit(..., unlabelled={{{code!r}: texts}}), or predict with lang=None for the source setup."
                 )
         self._activate(self._stack(code))
-        texts = list(texts)
-        order = np.argsort([len(t) for t in texts])
-
-        def batches():
-            for start in range(0, len(texts), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self.tokenizer_([self.prompt_ + texts[i] for i in idx], truncation=True,
-                                      max_length=self.config.max_length, padding=True, return_tensors="pt")
-                yield idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-
-        return softmax_batches(self.classifier_, batches(), len(texts), len(self.labels_), self.config.autocast)
+        return classify(self, self.classifier_, texts, batch_size)
 
     # --- persistence -----------------------------------------------------------------------------------
     def _adapter_names(self) -> list[str]:

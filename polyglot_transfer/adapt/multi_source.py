@@ -23,12 +23,7 @@ import numpy as np
 from annotated_types import Ge, Gt
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Strategy,
-    build_strategy,
-    check_support,
-    load_strategy,
-    validate_params,
+    STRATEGIES, Strategy, build_strategy, check_support, load_strategy, validate_params,
 )
 from polyglot_transfer.data.dataset import Example, TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, PGTError

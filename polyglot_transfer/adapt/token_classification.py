@@ -19,14 +19,7 @@ import numpy as np
 
 from polyglot_transfer.adapt.base import STRATEGIES, Length, LoraFields, TrainerFields
 from polyglot_transfer.adapt.engine import (
-    TASK_PREDICT,
-    TASKS,
-    Task,
-    TunedStrategy,
-    inference,
-    pretrained_model,
-    save_pretrained_model,
-    to_numpy,
+    TASK_PREDICT, TASKS, Task, TunedStrategy, inference, pretrained_model, save_pretrained_model, to_numpy,
 )
 from polyglot_transfer.data.conll import TokenDataset
 from polyglot_transfer.errors import DataError, UnsupportedError
