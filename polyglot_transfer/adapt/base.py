@@ -263,6 +263,21 @@ class TrainingProgress:
         self._log(state, final=True)
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of class scores (shifted by the row maximum, so exp cannot overflow)."""
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def softmax_weights(clf: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn linear classifier's (coef, intercept) as float32 softmax weights, one row per class
+    (a binary model stores one row w: it becomes -w/2 and w/2)."""
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32)
+
+
 def epoch_losses(trainer: Any) -> list[float]:
     return [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
 

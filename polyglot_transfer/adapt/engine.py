@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from polyglot_transfer.adapt.base import (  # forgetting_problems: its old home
-    Strategy, TrainingProgress, check_support, epoch_losses, forgetting_problems, read_model_config, training_arguments,
+    Strategy, TrainingProgress, check_support, epoch_losses, forgetting_problems, read_model_config, softmax_weights,
+    training_arguments,
 )
 from polyglot_transfer.errors import ConfigError, UnsupportedError
 from polyglot_transfer.fileio import atomic_write_json
@@ -365,13 +366,10 @@ def init_head_from_probe(s: Any, enc: Any, y: list[int]) -> None:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(max_iter=2000, random_state=s.seed).fit(pooled(s, enc), y)
-    coef, intercept = clf.coef_, clf.intercept_
-    if coef.shape[0] == 1:
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    coef, intercept = softmax_weights(LogisticRegression(max_iter=2000, random_state=s.seed).fit(pooled(s, enc), y))
     with torch.no_grad():
-        s.model_.head.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
-        s.model_.head.bias.copy_(torch.as_tensor(intercept, dtype=torch.float32))
+        s.model_.head.weight.copy_(torch.as_tensor(coef))
+        s.model_.head.bias.copy_(torch.as_tensor(intercept))
 
 
 def fisher_examples(s: Any, data: Any, labels: list[str]) -> Callable[[], Iterator[dict[str, Any]]]:

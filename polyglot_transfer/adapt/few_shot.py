@@ -25,7 +25,9 @@ from typing import Annotated, Literal
 import numpy as np
 from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, Epochs, Length, Positive, Share, Strategy, check_support
+from polyglot_transfer.adapt.base import (
+    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Share, Strategy, check_support, softmax, softmax_weights,
+)
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.models.provision import resolve_model
@@ -160,12 +162,7 @@ class FewShotStrategy(Strategy):
         from sklearn.linear_model import LogisticRegression
 
         clf = LogisticRegression(C=self.config.C, max_iter=2000, random_state=self.seed).fit(x, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: expand sklearn's single row to a 2-class softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
-        self.intercept_ = np.ascontiguousarray(intercept, dtype=np.float32)
+        self.coef_, self.intercept_ = softmax_weights(clf)
 
     def features(self, texts: list[str]) -> np.ndarray:
         """Tuned, L2-normalised sentence embeddings (with the query prompt)."""
@@ -178,10 +175,7 @@ class FewShotStrategy(Strategy):
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self._require_fitted()
-        z = self.features(texts) @ self.coef_.T + self.intercept_
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.features(texts) @ self.coef_.T + self.intercept_).astype(np.float32)
 
     def trainable_parameters(self) -> tuple[int, int]:
         """(trainable, total): the embedder weights tuned (all, or all but the word embeddings) + the head's."""

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from annotated_types import Ge, Gt, MinLen
 
-from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy
+from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy, softmax, softmax_weights
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.fileio import atomic_write_json
@@ -132,14 +132,7 @@ class HeadStrategy(Strategy):
 
     def fit(self, train: TextDataset) -> HeadStrategy:
         labels, x, y = self._xy(train)
-        clf = self._classifier(self._chosen_C(x, y, train))
-        clf.fit(x, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to a 2-class softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
-        self.intercept_ = intercept.astype(np.float32)
+        self.coef_, self.intercept_ = softmax_weights(self._classifier(self._chosen_C(x, y, train)).fit(x, y))
         self.labels_ = labels
         return self
 
@@ -163,10 +156,7 @@ class HeadStrategy(Strategy):
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self._require_fitted()
-        z = self.decision_function(self._embedder().encode_queries(list(texts)))
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(self._embedder().encode_queries(list(texts))))
 
     def save(self, folder: str | Path) -> Path:
         folder = super().save(folder)
