@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -261,6 +262,20 @@ class TrainingProgress:
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._log(state, final=True)
+
+
+def train_model(name: str, model: Any, dataset: Any, collator: Any, *, epochs: float, lr: float, batch_size: int,
+                seed: int, **settings: Any) -> tuple[Any, list[float]]:
+    """Train `model` with the transformers Trainer (outputs in a temporary folder, progress logged as `name`);
+    returns the Trainer's result and the per-epoch losses. `settings` go to `training_arguments`."""
+    from transformers import Trainer
+
+    with tempfile.TemporaryDirectory(prefix="pgt-train-") as tmp:
+        args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **settings)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                          callbacks=[TrainingProgress(name)])
+        result = trainer.train()
+    return result, epoch_losses(trainer)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Probability, Strategy, TrainingProgress, build_strategy,
-    check_support, epoch_losses, model_family, read_model_config, training_arguments, validate_params,
+    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Probability, Strategy, build_strategy, check_support,
+    model_family, read_model_config, train_model, validate_params,
 )
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
@@ -124,8 +124,7 @@ def train_language_model(
     base encoder + tokenizer + sentence-transformers modules to `out_dir`, return the per-epoch losses."""
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
-                              DataCollatorForLanguageModeling, Trainer)
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
     torch.manual_seed(seed)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_path))
@@ -154,13 +153,8 @@ def train_language_model(
         raise ConfigError(f"objective must be 'mlm' or 'causal'. Got {objective!r} instead.")
     enc = tokenizer(texts, truncation=True, max_length=max_length)
     ds = Dataset.from_dict({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")})
-    with tempfile.TemporaryDirectory(prefix="pgt-cpt-") as tmp:
-        args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                  warmup_steps=0.1, lr_scheduler_type="linear")
-        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
-                          callbacks=[TrainingProgress(f"{objective} pretraining")])
-        result = trainer.train()
-        losses = epoch_losses(trainer)
+    result, losses = train_model(f"{objective} pretraining", model, ds, collator, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, warmup_steps=0.1, lr_scheduler_type="linear")
     logger.info("%s pretraining: %d steps on %d texts, final loss %.4f", objective, result.global_step,
                 len(texts), result.training_loss)
     model.eval()

@@ -31,11 +31,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import (  # forgetting_problems: its old home
-    Strategy, TrainingProgress, check_support, epoch_losses, forgetting_problems, read_model_config, softmax_weights,
-    training_arguments,
+from polyglot_transfer.adapt.base import (
+    Strategy, TrainingProgress, check_support, epoch_losses, read_model_config, softmax_weights, training_arguments,
 )
-from polyglot_transfer.errors import ConfigError, UnsupportedError
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.models.provision import resolve_model
 
@@ -375,8 +374,6 @@ def init_head_from_probe(s: Any, enc: Any, y: list[int]) -> None:
 def fisher_examples(s: Any, data: Any, labels: list[str]) -> Callable[[], Iterator[dict[str, Any]]]:
     """Per-example model inputs (on the model's device) for the EWC Fisher estimate (at most `ewc_samples`)."""
     import torch
-
-    from polyglot_transfer.errors import DataError
 
     unknown = sorted({e.label for e in data} - set(labels))
     if unknown:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -325,8 +325,6 @@ def make_penalty(regularizer: str, model: Any, lam: float, *,
         if fisher_examples is None:
             raise ConfigError("regularizer='ewc' needs data to estimate the Fisher information from.")
         return EWCPenalty(model, lam, fisher_diagonal(model, fisher_examples()))
-    from polyglot_transfer.errors import did_you_mean
-
     raise ConfigError(
         f"regularizer must be one of {', '.join(REGULARIZERS)}. Got {regularizer!r} instead."
         f"{did_you_mean(str(regularizer), REGULARIZERS)}"

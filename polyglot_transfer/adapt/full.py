@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from polyglot_transfer.adapt.base import (
     STRATEGIES, Epochs, ForgettingFields, Length, NonNegative, Positive, TrainerFields,
 )
-from polyglot_transfer.adapt.base import check_support, model_family  # noqa: F401  (their old home: head.py imports them here)
 from polyglot_transfer.adapt.engine import TunedStrategy
 from polyglot_transfer.typed_config import typed
 

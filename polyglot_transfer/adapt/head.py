@@ -18,10 +18,11 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from annotated_types import Ge, Gt, MinLen
 
-from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy, softmax, softmax_weights
+from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy, check_support, softmax, softmax_weights
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.fileio import atomic_write_json
+from polyglot_transfer.models.provision import resolve_model
 from polyglot_transfer.typed_config import typed, validate
 
 logger = logging.getLogger(__name__)
@@ -111,9 +112,6 @@ class HeadStrategy(Strategy):
                                   random_state=self.seed)
 
     def _xy(self, train: TextDataset) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from polyglot_transfer.adapt.base import check_support
-        from polyglot_transfer.models.provision import resolve_model
-
         labels = self._check_train(train)
         if self.embedder is None:  # a shared embedder was already checked by whoever built it
             check_support(self, resolve_model(self.model))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,8 +33,8 @@ import torch
 from torch import nn
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES, Autocast, AtLeastOne, Epochs, Length, LoraFields, Positive, Probability, Strategy, TrainingProgress,
-    check_support, epoch_losses, training_arguments,
+    STRATEGIES, Autocast, AtLeastOne, Epochs, Length, LoraFields, Positive, Probability, Strategy, check_support,
+    train_model,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
 from polyglot_transfer.adapt.engine import classify, load_pretrained, peft_config, read_prompts
@@ -182,7 +181,7 @@ class LanguageAdapterStrategy(Strategy):
 
     def _train_language(self, name: str, texts: list[str]) -> list[float]:
         from datasets import Dataset
-        from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
 
         self._activate([name])
         _only_trainable(self.classifier_, [name])  # this language's LoRA weights only (not the head)
@@ -196,19 +195,14 @@ class LanguageAdapterStrategy(Strategy):
                 raise DataError(f"language_adapter: SimCSE needs at least 2 texts for {name}; got {len(texts)}.")
             model = _SimCSE(self.classifier_, self.config.temperature)
             collator = DataCollatorWithPadding(self.tokenizer_)
-        with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
-            args = training_arguments(tmp, epochs=self.config.lang_epochs, lr=self.config.lang_lr,
-                                      batch_size=self.config.batch_size, seed=self.seed)
-            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
-                              callbacks=[TrainingProgress(f"language adapter {name}")])
-            trainer.train()
-            return epoch_losses(trainer)
+        return train_model(f"language adapter {name}", model, ds, collator, epochs=self.config.lang_epochs,
+                           lr=self.config.lang_lr, batch_size=self.config.batch_size, seed=self.seed)[1]
 
     def fit(self, train: TextDataset, *, unlabelled: dict[str, Any] | None = None) -> LanguageAdapterStrategy:
         """Train one language adapter per language of `unlabelled` ({lang: texts or path}; else config
         `unlabelled`, else the training texts per language), then the task adapter on `train`."""
         from datasets import Dataset
-        from transformers import DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorWithPadding
 
         labels = self._check_train(train)
         corpora = self._unlabelled(unlabelled, train)
@@ -238,15 +232,10 @@ class LanguageAdapterStrategy(Strategy):
         self.trainable_ = (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
         enc = self._tokenize(train.texts)
         ds = Dataset.from_dict({**enc, "labels": [labels.index(lbl) for lbl in train.labels]})
-        with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
-            args = training_arguments(tmp, epochs=self.config.epochs, lr=self.config.learning_rate,
-                                      batch_size=self.config.batch_size, seed=self.seed,
-                                      warmup_steps=0.1, lr_scheduler_type="linear")
-            trainer = Trainer(model=self.classifier_, args=args, train_dataset=ds,
-                              data_collator=DataCollatorWithPadding(self.tokenizer_),
-                              callbacks=[TrainingProgress("task adapter")])
-            trainer.train()
-            self.train_loss_ = epoch_losses(trainer)
+        _, self.train_loss_ = train_model(
+            "task adapter", self.classifier_, ds, DataCollatorWithPadding(self.tokenizer_), epochs=self.config.epochs,
+            lr=self.config.learning_rate, batch_size=self.config.batch_size, seed=self.seed, warmup_steps=0.1,
+            lr_scheduler_type="linear")
         self.classifier_.eval()
         self.labels_ = labels
         return self

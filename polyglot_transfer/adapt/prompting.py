@@ -14,6 +14,7 @@ on batch order and survive save / load.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -214,6 +215,4 @@ class PromptingStrategy(Strategy):
         atomic_write_json(folder / POOL_FILE, [{"text": t, "label": lbl} for t, lbl in self.pool_])
 
     def _load_weights(self, folder: Path) -> None:
-        import json
-
         self.pool_ = [(row["text"], row["label"]) for row in json.loads((folder / POOL_FILE).read_text())]
