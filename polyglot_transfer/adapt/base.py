@@ -182,12 +182,14 @@ class Strategy(ABC):
         return folder
 
 
-def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None, where: str) -> Any:
+def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None, where: str,
+                      args_class: Any = None) -> Any:
     """transformers TrainingArguments from the strategy's defaults plus a config's `trainer_args`.
 
     `trainer_args` passes anything the Trainer knows straight through — `deepspeed` (a config path),
     `fsdp`, `report_to`, `gradient_accumulation_steps`, `bf16`, `save_strategy`... — so multi-GPU and
-    tracking set-ups work unchanged; an unknown key is a ConfigError with a did-you-mean.
+    tracking set-ups work unchanged; an unknown key is a ConfigError with a did-you-mean. `args_class`: a
+    TrainingArguments subclass to build instead (sentence-transformers' for its trainer).
     """
     from transformers import TrainingArguments
 
@@ -197,12 +199,12 @@ def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None
     if unknown:
         raise ConfigError("\n".join(
             f"{where}: {k!r} is not a transformers TrainingArguments field.{did_you_mean(k, known)}" for k in unknown))
-    return TrainingArguments(**{**defaults, **overrides})
+    return (args_class or TrainingArguments)(**{**defaults, **overrides})
 
 
 def training_arguments(
     output_dir: str | Path, *, epochs: float, lr: float, batch_size: int, seed: int, checkpoint: bool = False,
-    trainer_args: dict[str, Any] | None = None, where: str = "trainer_args", **settings: Any,
+    trainer_args: dict[str, Any] | None = None, where: str = "trainer_args", args_class: Any = None, **settings: Any,
 ) -> Any:
     """TrainingArguments with the package's defaults: per-epoch loss logs, no reporting, no progress bar,
     checkpoints only when `checkpoint` (one kept, per epoch), the GPU when there is one.
@@ -218,7 +220,7 @@ def training_arguments(
         save_total_limit=1, report_to=[], logging_strategy="epoch", disable_tqdm=True,
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
     )
-    return trainer_arguments({**defaults, **settings}, trainer_args, where)
+    return trainer_arguments({**defaults, **settings}, trainer_args, where, args_class)
 
 
 class TrainingProgress:

@@ -18,12 +18,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from annotated_types import Ge, Gt, MinLen
 
-from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy, check_support, softmax, softmax_weights
+from polyglot_transfer.adapt.base import (
+    STRATEGIES, STRATEGY_FILE, Strategy, check_support, config_from_dict, softmax, softmax_weights,
+)
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.models.provision import resolve_model
-from polyglot_transfer.typed_config import typed, validate
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ class HeadConfig:
 
 def _check(config: HeadConfig) -> None:
     """Refuse a config built around the typed path (e.g. HeadConfig(C=0) in Python)."""
-    _, problems = validate(HeadConfig, dataclasses.asdict(config), "head")
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) in head:\n- " + "\n- ".join(problems))
+    config_from_dict(HeadConfig, dataclasses.asdict(config), "head")
 
 
 def cv_folds_for(y: list[int] | np.ndarray, wanted: int) -> int:
