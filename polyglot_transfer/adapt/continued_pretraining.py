@@ -106,19 +106,8 @@ def copy_sentence_transformers_modules(source: Path, out: Path) -> None:
 
 
 def train_language_model(
-    model_path: Path,
-    texts: list[str],
-    out_dir: Path,
-    *,
-    objective: str,
-    epochs: float,
-    lr: float,
-    batch_size: int,
-    max_length: int,
-    mlm_probability: float,
-    seed: int,
-    model: Any = None,
-    tokenizer: Any = None,
+    model_path: Path, texts: list[str], out_dir: Path, *, objective: str, epochs: float, lr: float, batch_size: int,
+    max_length: int, mlm_probability: float, seed: int, model: Any = None, tokenizer: Any = None,
 ) -> list[float]:
     """Train `model` (loaded from `model_path` when None) on `texts` with MLM or causal LM, write its
     base encoder + tokenizer + sentence-transformers modules to `out_dir`, return the per-epoch losses."""

@@ -42,17 +42,8 @@ from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, d
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "REGULARIZERS",
-    "EWCPenalty",
-    "ForgettingResult",
-    "L2SPPenalty",
-    "fisher_diagonal",
-    "linear_probe_score",
-    "load_replay_source",
-    "make_penalty",
-    "measure_forgetting",
-    "mix_replay",
-    "strategy_features",
+    "REGULARIZERS", "EWCPenalty", "ForgettingResult", "L2SPPenalty", "fisher_diagonal", "linear_probe_score",
+    "load_replay_source", "make_penalty", "measure_forgetting", "mix_replay", "strategy_features",
 ]
 
 REGULARIZERS = ("none", "ewc", "l2sp")
@@ -118,15 +109,8 @@ def _labelled(ds: TextDataset, what: str) -> list[str]:
 
 
 def measure_forgetting(
-    strategy: Any,
-    probe_train: TextDataset,
-    probe_eval: TextDataset,
-    *,
-    embedder: Any = None,
-    before: float | None = None,
-    metric: str = "macro_f1",
-    mode: str = "probe",
-    seed: int = 0,
+    strategy: Any, probe_train: TextDataset, probe_eval: TextDataset, *, embedder: Any = None,
+    before: float | None = None, metric: str = "macro_f1", mode: str = "probe", seed: int = 0,
 ) -> ForgettingResult:
     """Source-language score of the pre-trained encoder ("before") and of the adapted `strategy` ("after").
 
