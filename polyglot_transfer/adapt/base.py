@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -46,6 +47,55 @@ Autocast = Literal["none", "bf16", "fp16"]  # inference precision on CUDA (ignor
 
 _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "phi", "phi3",
                   "gpt2", "gpt_neox", "falcon", "olmo", "smollm3", "mixtral"}
+
+
+# Field groups the strategy configs share (a config inherits them and may override a default).
+@dataclasses.dataclass
+class LoraFields:
+    """LoRA adapter fields (PEFT's r, lora_alpha, lora_dropout, target_modules)."""
+
+    r: AtLeastOne = 8
+    alpha: AtLeastOne = 16
+    dropout: Dropout = 0.1
+    target_modules: list[str] = dataclasses.field(default_factory=lambda: ["query", "value"])
+
+
+@dataclasses.dataclass
+class TrainerFields:
+    """Fields the engine's Trainer reads (TunedStrategy), and the inference precision."""
+
+    epochs: Epochs = 5
+    learning_rate: Positive = 1e-3
+    batch_size: AtLeastOne = 16
+    weight_decay: NonNegative = 0.0
+    warmup_ratio: Share = 0.1
+    autocast: Autocast = "none"  # inference precision on CUDA
+    # to TrainingArguments (deepspeed, fsdp, report_to...)
+    trainer_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ForgettingFields:
+    """The optimizer and the forgetting mitigations of an encoder fine-tuning (LP-FT head, EWC / L2-SP, replay)."""
+
+    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
+    init_head: Literal["probe", "zeros"] = "probe"  # "probe": LP-FT (head starts from a linear probe)
+    regularizer: Literal["none", "ewc", "l2sp"] = "none"  # keeps weights near the pre-trained ones
+    reg_lambda: NonNegative = 1.0  # strength of the ewc / l2sp penalty
+    ewc_samples: AtLeastOne = 200  # examples used to estimate the EWC Fisher information
+    replay: Share = 0.0  # share of source-language examples mixed into training
+    replay_data: str | None = None  # a labelled table of source examples (or fit(..., source=...))
+
+    def check(self, where: str) -> list[str]:
+        return forgetting_problems(self, where)
+
+
+def forgetting_problems(config: Any, where: str) -> list[str]:
+    """Cross-field rules of the forgetting mitigations (regularizer / init_head)."""
+    if config.regularizer == "ewc" and config.init_head != "probe":
+        return [f"{where}.regularizer='ewc' needs init_head='probe': with a zero-initialised head the Fisher "
+                "information of every encoder weight is zero, so EWC would do nothing."]
+    return []
 
 
 def _validated(config_class: type, params: Any, where: str) -> tuple[Any, list[str]]:
@@ -132,12 +182,14 @@ class Strategy(ABC):
         return folder
 
 
-def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None, where: str) -> Any:
+def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None, where: str,
+                      args_class: Any = None) -> Any:
     """transformers TrainingArguments from the strategy's defaults plus a config's `trainer_args`.
 
     `trainer_args` passes anything the Trainer knows straight through — `deepspeed` (a config path),
     `fsdp`, `report_to`, `gradient_accumulation_steps`, `bf16`, `save_strategy`... — so multi-GPU and
-    tracking set-ups work unchanged; an unknown key is a ConfigError with a did-you-mean.
+    tracking set-ups work unchanged; an unknown key is a ConfigError with a did-you-mean. `args_class`: a
+    TrainingArguments subclass to build instead (sentence-transformers' for its trainer).
     """
     from transformers import TrainingArguments
 
@@ -147,12 +199,12 @@ def trainer_arguments(defaults: dict[str, Any], overrides: dict[str, Any] | None
     if unknown:
         raise ConfigError("\n".join(
             f"{where}: {k!r} is not a transformers TrainingArguments field.{did_you_mean(k, known)}" for k in unknown))
-    return TrainingArguments(**{**defaults, **overrides})
+    return (args_class or TrainingArguments)(**{**defaults, **overrides})
 
 
 def training_arguments(
     output_dir: str | Path, *, epochs: float, lr: float, batch_size: int, seed: int, checkpoint: bool = False,
-    trainer_args: dict[str, Any] | None = None, where: str = "trainer_args", **settings: Any,
+    trainer_args: dict[str, Any] | None = None, where: str = "trainer_args", args_class: Any = None, **settings: Any,
 ) -> Any:
     """TrainingArguments with the package's defaults: per-epoch loss logs, no reporting, no progress bar,
     checkpoints only when `checkpoint` (one kept, per epoch), the GPU when there is one.
@@ -168,7 +220,7 @@ def training_arguments(
         save_total_limit=1, report_to=[], logging_strategy="epoch", disable_tqdm=True,
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
     )
-    return trainer_arguments({**defaults, **settings}, trainer_args, where)
+    return trainer_arguments({**defaults, **settings}, trainer_args, where, args_class)
 
 
 class TrainingProgress:
@@ -212,6 +264,35 @@ class TrainingProgress:
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._log(state, final=True)
+
+
+def train_model(name: str, model: Any, dataset: Any, collator: Any, *, epochs: float, lr: float, batch_size: int,
+                seed: int, **settings: Any) -> tuple[Any, list[float]]:
+    """Train `model` with the transformers Trainer (outputs in a temporary folder, progress logged as `name`);
+    returns the Trainer's result and the per-epoch losses. `settings` go to `training_arguments`."""
+    from transformers import Trainer
+
+    with tempfile.TemporaryDirectory(prefix="pgt-train-") as tmp:
+        args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, **settings)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+                          callbacks=[TrainingProgress(name)])
+        result = trainer.train()
+    return result, epoch_losses(trainer)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of class scores (shifted by the row maximum, so exp cannot overflow)."""
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def softmax_weights(clf: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn linear classifier's (coef, intercept) as float32 softmax weights, one row per class
+    (a binary model stores one row w: it becomes -w/2 and w/2)."""
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return np.ascontiguousarray(coef, dtype=np.float32), np.ascontiguousarray(intercept, dtype=np.float32)
 
 
 def epoch_losses(trainer: Any) -> list[float]:

@@ -27,21 +27,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    AtLeastOne,
-    Epochs,
-    Length,
-    Positive,
-    Probability,
-    Strategy,
-    TrainingProgress,
-    build_strategy,
-    check_support,
-    epoch_losses,
-    model_family,
-    read_model_config,
-    training_arguments,
-    validate_params,
+    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Probability, Strategy, build_strategy, check_support,
+    model_family, read_model_config, train_model, validate_params,
 )
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
@@ -119,26 +106,14 @@ def copy_sentence_transformers_modules(source: Path, out: Path) -> None:
 
 
 def train_language_model(
-    model_path: Path,
-    texts: list[str],
-    out_dir: Path,
-    *,
-    objective: str,
-    epochs: float,
-    lr: float,
-    batch_size: int,
-    max_length: int,
-    mlm_probability: float,
-    seed: int,
-    model: Any = None,
-    tokenizer: Any = None,
+    model_path: Path, texts: list[str], out_dir: Path, *, objective: str, epochs: float, lr: float, batch_size: int,
+    max_length: int, mlm_probability: float, seed: int, model: Any = None, tokenizer: Any = None,
 ) -> list[float]:
     """Train `model` (loaded from `model_path` when None) on `texts` with MLM or causal LM, write its
     base encoder + tokenizer + sentence-transformers modules to `out_dir`, return the per-epoch losses."""
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
-                              DataCollatorForLanguageModeling, Trainer)
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
     torch.manual_seed(seed)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_path))
@@ -167,13 +142,8 @@ def train_language_model(
         raise ConfigError(f"objective must be 'mlm' or 'causal'. Got {objective!r} instead.")
     enc = tokenizer(texts, truncation=True, max_length=max_length)
     ds = Dataset.from_dict({k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")})
-    with tempfile.TemporaryDirectory(prefix="pgt-cpt-") as tmp:
-        args = training_arguments(tmp, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                  warmup_steps=0.1, lr_scheduler_type="linear")
-        trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
-                          callbacks=[TrainingProgress(f"{objective} pretraining")])
-        result = trainer.train()
-        losses = epoch_losses(trainer)
+    result, losses = train_model(f"{objective} pretraining", model, ds, collator, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed, warmup_steps=0.1, lr_scheduler_type="linear")
     logger.info("%s pretraining: %d steps on %d texts, final loss %.4f", objective, result.global_step,
                 len(texts), result.training_loss)
     model.eval()
@@ -255,13 +225,12 @@ class AdaptedEncoderStrategy(Strategy):
         self.task_._load_weights(folder / "task")
 
 
-@typed
 @dataclass
-class ContinuedPretrainingConfig:
-    objective: Literal["auto", "mlm", "causal"] = "auto"  # "auto": mlm for encoders, causal for decoders
+class AdaptedEncoderFields:
+    """Config fields of an AdaptedEncoderStrategy: the unlabelled text, its LM training, the task stage."""
+
     texts: list[str] | None = None  # unlabelled target text ...
     path: str | None = None  # ... or a .txt / .jsonl file of it
-    epochs: Epochs = 1
     lr: Positive = 5e-5
     mlm_probability: Probability = 0.15
     batch_size: AtLeastOne = 16
@@ -271,6 +240,13 @@ class ContinuedPretrainingConfig:
 
     def check(self, where: str) -> list[str]:
         return task_stage_problems(self, where)
+
+
+@typed
+@dataclass
+class ContinuedPretrainingConfig(AdaptedEncoderFields):
+    objective: Literal["auto", "mlm", "causal"] = "auto"  # "auto": mlm for encoders, causal for decoders
+    epochs: Epochs = 1
 
 
 @STRATEGIES.register("continued_pretraining")

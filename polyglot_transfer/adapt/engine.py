@@ -32,14 +32,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
-    Strategy,
-    TrainingProgress,
-    check_support,
-    epoch_losses,
-    read_model_config,
-    training_arguments,
+    Strategy, TrainingProgress, check_support, epoch_losses, read_model_config, softmax_weights, training_arguments,
 )
-from polyglot_transfer.errors import ConfigError, UnsupportedError
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
 from polyglot_transfer.fileio import atomic_write_json
 from polyglot_transfer.models.provision import resolve_model
 
@@ -370,20 +365,15 @@ def init_head_from_probe(s: Any, enc: Any, y: list[int]) -> None:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(max_iter=2000, random_state=s.seed).fit(pooled(s, enc), y)
-    coef, intercept = clf.coef_, clf.intercept_
-    if coef.shape[0] == 1:
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    coef, intercept = softmax_weights(LogisticRegression(max_iter=2000, random_state=s.seed).fit(pooled(s, enc), y))
     with torch.no_grad():
-        s.model_.head.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
-        s.model_.head.bias.copy_(torch.as_tensor(intercept, dtype=torch.float32))
+        s.model_.head.weight.copy_(torch.as_tensor(coef))
+        s.model_.head.bias.copy_(torch.as_tensor(intercept))
 
 
 def fisher_examples(s: Any, data: Any, labels: list[str]) -> Callable[[], Iterator[dict[str, Any]]]:
     """Per-example model inputs (on the model's device) for the EWC Fisher estimate (at most `ewc_samples`)."""
     import torch
-
-    from polyglot_transfer.errors import DataError
 
     unknown = sorted({e.label for e in data} - set(labels))
     if unknown:
@@ -400,14 +390,6 @@ def fisher_examples(s: Any, data: Any, labels: list[str]) -> Callable[[], Iterat
                    "labels": torch.tensor([y], device=device)}
 
     return examples
-
-
-def forgetting_problems(config: Any, where: str) -> list[str]:
-    """Cross-field rules of the forgetting mitigations (regularizer / init_head)."""
-    if config.regularizer == "ewc" and config.init_head != "probe":
-        return [f"{where}.regularizer='ewc' needs init_head='probe': with a zero-initialised head the Fisher "
-                "information of every encoder weight is zero, so EWC would do nothing."]
-    return []
 
 
 def _classifier_build(s: Any, path: Path, folder: Path | None) -> Any:
@@ -480,6 +462,11 @@ def _classifier_save(s: Any, folder: Path) -> None:
 
 
 def _classifier_predict(s: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    return classify(s, s.model_, texts, batch_size)
+
+
+def classify(s: Any, model: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    """Class probabilities of `texts` (with the strategy's prompt) by `model`, in length-sorted batches."""
     texts = list(texts)
     order = np.argsort([len(t) for t in texts])  # length-sorted batches pad less
 
@@ -490,7 +477,7 @@ def _classifier_predict(s: Any, texts: list[str], batch_size: int) -> np.ndarray
                                padding=True, return_tensors="pt")
             yield idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
-    return softmax_batches(s.model_, batches(), len(texts), len(s.labels_), s.config.autocast)
+    return softmax_batches(model, batches(), len(texts), len(s.labels_), s.config.autocast)
 
 
 TASKS["classification"] = Task({"encoder": None}, _classifier_build, _classifier_prepare, _classifier_save)

@@ -25,7 +25,10 @@ from typing import Annotated, Literal
 import numpy as np
 from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, Epochs, Length, Positive, Share, Strategy, check_support
+from polyglot_transfer.adapt.base import (
+    STRATEGIES, AtLeastOne, Epochs, Length, Positive, Share, Strategy, check_support, epoch_losses, softmax,
+    softmax_weights, training_arguments,
+)
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.models.provision import resolve_model
@@ -106,13 +109,9 @@ class FewShotStrategy(Strategy):
         return body
 
     def fit(self, train: TextDataset) -> FewShotStrategy:
-        import torch
         from datasets import Dataset
         from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-        from sentence_transformers.sentence_transformer.losses import (
-            CosineSimilarityLoss,
-            MultipleNegativesRankingLoss,
-        )
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss, MultipleNegativesRankingLoss
 
         labels = self._check_train(train)
         path = resolve_model(self.model)
@@ -130,26 +129,15 @@ class FewShotStrategy(Strategy):
             loss = MultipleNegativesRankingLoss(self.body_)
         total_steps = math.ceil(math.ceil(len(pairs) / self.config.batch_size) * self.config.epochs)
         with tempfile.TemporaryDirectory(prefix="pgt-few-shot-") as tmp:
-            args = SentenceTransformerTrainingArguments(
-                output_dir=tmp,
-                num_train_epochs=self.config.epochs,
-                per_device_train_batch_size=self.config.batch_size,
-                learning_rate=self.config.learning_rate,
+            args = training_arguments(
+                tmp, epochs=self.config.epochs, lr=self.config.learning_rate, batch_size=self.config.batch_size,
+                seed=self.seed, args_class=SentenceTransformerTrainingArguments, logging_strategy="steps",
+                logging_steps=max(1, total_steps // 10), prompts=self.prompt_ or None,
                 warmup_steps=self.config.warmup_ratio,  # a float < 1 is a ratio of the total steps
-                seed=self.seed,
-                data_seed=self.seed,
-                save_strategy="no",
-                report_to=[],
-                logging_strategy="steps",
-                logging_steps=max(1, total_steps // 10),
-                disable_tqdm=True,
-                use_cpu=not torch.cuda.is_available(),
-                dataloader_num_workers=0,
-                prompts=self.prompt_ or None,
             )
             trainer = SentenceTransformerTrainer(model=self.body_, args=args, train_dataset=ds, loss=loss)
             result = trainer.train()
-        self.train_loss_ = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        self.train_loss_ = epoch_losses(trainer)
         logger.info("few_shot: %d pairs from %d examples, %d steps, final loss %.4f", len(pairs), len(shots),
                     result.global_step, result.training_loss)
         self._fit_head(self.features(train.texts), [labels.index(lbl) for lbl in train.labels])
@@ -160,12 +148,7 @@ class FewShotStrategy(Strategy):
         from sklearn.linear_model import LogisticRegression
 
         clf = LogisticRegression(C=self.config.C, max_iter=2000, random_state=self.seed).fit(x, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: expand sklearn's single row to a 2-class softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
-        self.intercept_ = np.ascontiguousarray(intercept, dtype=np.float32)
+        self.coef_, self.intercept_ = softmax_weights(clf)
 
     def features(self, texts: list[str]) -> np.ndarray:
         """Tuned, L2-normalised sentence embeddings (with the query prompt)."""
@@ -178,10 +161,7 @@ class FewShotStrategy(Strategy):
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self._require_fitted()
-        z = self.features(texts) @ self.coef_.T + self.intercept_
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.features(texts) @ self.coef_.T + self.intercept_).astype(np.float32)
 
     def trainable_parameters(self) -> tuple[int, int]:
         """(trainable, total): the embedder weights tuned (all, or all but the word embeddings) + the head's."""

@@ -37,22 +37,13 @@ from typing import Any
 import numpy as np
 
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError
+from polyglot_transfer.errors import ConfigError, DataError, UnsupportedError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "REGULARIZERS",
-    "EWCPenalty",
-    "ForgettingResult",
-    "L2SPPenalty",
-    "fisher_diagonal",
-    "linear_probe_score",
-    "load_replay_source",
-    "make_penalty",
-    "measure_forgetting",
-    "mix_replay",
-    "strategy_features",
+    "REGULARIZERS", "EWCPenalty", "ForgettingResult", "L2SPPenalty", "fisher_diagonal", "linear_probe_score",
+    "load_replay_source", "make_penalty", "measure_forgetting", "mix_replay", "strategy_features",
 ]
 
 REGULARIZERS = ("none", "ewc", "l2sp")
@@ -118,15 +109,8 @@ def _labelled(ds: TextDataset, what: str) -> list[str]:
 
 
 def measure_forgetting(
-    strategy: Any,
-    probe_train: TextDataset,
-    probe_eval: TextDataset,
-    *,
-    embedder: Any = None,
-    before: float | None = None,
-    metric: str = "macro_f1",
-    mode: str = "probe",
-    seed: int = 0,
+    strategy: Any, probe_train: TextDataset, probe_eval: TextDataset, *, embedder: Any = None,
+    before: float | None = None, metric: str = "macro_f1", mode: str = "probe", seed: int = 0,
 ) -> ForgettingResult:
     """Source-language score of the pre-trained encoder ("before") and of the adapted `strategy` ("after").
 
@@ -325,8 +309,6 @@ def make_penalty(regularizer: str, model: Any, lam: float, *,
         if fisher_examples is None:
             raise ConfigError("regularizer='ewc' needs data to estimate the Fisher information from.")
         return EWCPenalty(model, lam, fisher_diagonal(model, fisher_examples()))
-    from polyglot_transfer.errors import did_you_mean
-
     raise ConfigError(
         f"regularizer must be one of {', '.join(REGULARIZERS)}. Got {regularizer!r} instead."
         f"{did_you_mean(str(regularizer), REGULARIZERS)}"

@@ -8,36 +8,22 @@ zero-initialised head would hardly move in a few epochs. The forgetting mitigati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
-from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, Autocast, Epochs, Length, NonNegative, Positive, Share
-from polyglot_transfer.adapt.base import check_support, model_family  # noqa: F401  (their old home: head.py imports them here)
-from polyglot_transfer.adapt.engine import TunedStrategy, forgetting_problems
+from polyglot_transfer.adapt.base import (
+    STRATEGIES, Epochs, ForgettingFields, Length, NonNegative, Positive, TrainerFields,
+)
+from polyglot_transfer.adapt.engine import TunedStrategy
 from polyglot_transfer.typed_config import typed
 
 
 @typed
 @dataclass
-class FullConfig:
+class FullConfig(ForgettingFields, TrainerFields):
     epochs: Epochs = 3
     learning_rate: Positive = 3e-5
-    batch_size: AtLeastOne = 16
-    max_length: Length = 64
     weight_decay: NonNegative = 0.01
-    warmup_ratio: Share = 0.1
-    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
-    init_head: Literal["probe", "zeros"] = "probe"  # "probe": LP-FT (head starts from a linear probe)
-    regularizer: Literal["none", "ewc", "l2sp"] = "none"  # keeps weights near the pre-trained ones
-    reg_lambda: NonNegative = 1.0  # strength of the ewc / l2sp penalty
-    ewc_samples: AtLeastOne = 200  # examples used to estimate the EWC Fisher information
-    replay: Share = 0.0  # share of source-language examples mixed into training
-    replay_data: str | None = None  # a labelled table of source examples (or fit(..., source=...))
-    autocast: Autocast = "none"  # inference precision on CUDA
-    trainer_args: dict[str, Any] = field(default_factory=dict)  # to TrainingArguments (deepspeed, fsdp, report_to...)
-
-    def check(self, where: str) -> list[str]:
-        return forgetting_problems(self, where)
+    max_length: Length = 64
 
 
 @STRATEGIES.register("full")

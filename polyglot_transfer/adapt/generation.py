@@ -11,22 +11,14 @@ batched on the model's device (left padding for decoders).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Autocast,
-    AtLeastOne,
-    Dropout,
-    Epochs,
-    Length,
-    NonNegative,
-    Positive,
-    Share,
+    STRATEGIES, AtLeastOne, Dropout, Epochs, Length, LoraFields, Positive, Share, TrainerFields,
 )
 from polyglot_transfer.adapt.engine import TASK_PREDICT, TASKS, Task, TunedStrategy, inference, pretrained_model
 from polyglot_transfer.data.dataset import TextDataset
@@ -38,24 +30,19 @@ logger = logging.getLogger(__name__)
 
 @typed
 @dataclass
-class GenerationConfig:
+class GenerationConfig(TrainerFields, LoraFields):
     method: Literal["full", "lora"] = "full"
-    r: AtLeastOne = 8
-    alpha: AtLeastOne = 16
     dropout: Dropout = 0.05
     target_modules: list[str] | None = None  # None: PEFT's default for the architecture
     epochs: Epochs = 3
     learning_rate: Positive = 5e-4
     batch_size: AtLeastOne = 8
-    weight_decay: NonNegative = 0.0
     warmup_ratio: Share = 0.0
     max_source_length: Length = 384
     max_target_length: AtLeastOne = 32
     max_new_tokens: AtLeastOne = 32
     template: str = "Context: {context}\nQuestion: {question}\nAnswer:"
     context_key: str = "context"
-    autocast: Autocast = "none"  # inference precision on CUDA
-    trainer_args: dict[str, Any] = field(default_factory=dict)  # to TrainingArguments (deepspeed, fsdp, report_to...)
 
     def check(self, where: str) -> list[str]:
         if "{question}" not in self.template:

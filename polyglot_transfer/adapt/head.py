@@ -18,11 +18,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from annotated_types import Ge, Gt, MinLen
 
-from polyglot_transfer.adapt.base import STRATEGIES, STRATEGY_FILE, Strategy
+from polyglot_transfer.adapt.base import (
+    STRATEGIES, STRATEGY_FILE, Strategy, check_support, config_from_dict, softmax, softmax_weights,
+)
 from polyglot_transfer.data.dataset import TextDataset
-from polyglot_transfer.errors import ConfigError
 from polyglot_transfer.fileio import atomic_write_json
-from polyglot_transfer.typed_config import typed, validate
+from polyglot_transfer.models.provision import resolve_model
+from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +49,7 @@ class HeadConfig:
 
 def _check(config: HeadConfig) -> None:
     """Refuse a config built around the typed path (e.g. HeadConfig(C=0) in Python)."""
-    _, problems = validate(HeadConfig, dataclasses.asdict(config), "head")
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) in head:\n- " + "\n- ".join(problems))
+    config_from_dict(HeadConfig, dataclasses.asdict(config), "head")
 
 
 def cv_folds_for(y: list[int] | np.ndarray, wanted: int) -> int:
@@ -111,9 +111,6 @@ class HeadStrategy(Strategy):
                                   random_state=self.seed)
 
     def _xy(self, train: TextDataset) -> tuple[list[str], np.ndarray, np.ndarray]:
-        from polyglot_transfer.adapt.base import check_support
-        from polyglot_transfer.models.provision import resolve_model
-
         labels = self._check_train(train)
         if self.embedder is None:  # a shared embedder was already checked by whoever built it
             check_support(self, resolve_model(self.model))
@@ -132,14 +129,7 @@ class HeadStrategy(Strategy):
 
     def fit(self, train: TextDataset) -> HeadStrategy:
         labels, x, y = self._xy(train)
-        clf = self._classifier(self._chosen_C(x, y, train))
-        clf.fit(x, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # binary: sklearn stores one row; expand to a 2-class softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-        self.coef_ = np.ascontiguousarray(coef, dtype=np.float32)
-        self.intercept_ = intercept.astype(np.float32)
+        self.coef_, self.intercept_ = softmax_weights(self._classifier(self._chosen_C(x, y, train)).fit(x, y))
         self.labels_ = labels
         return self
 
@@ -163,10 +153,7 @@ class HeadStrategy(Strategy):
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self._require_fitted()
-        z = self.decision_function(self._embedder().encode_queries(list(texts)))
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(self._embedder().encode_queries(list(texts))))
 
     def save(self, folder: str | Path) -> Path:
         folder = super().save(folder)

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -34,22 +33,11 @@ import torch
 from torch import nn
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Autocast,
-    AtLeastOne,
-    Dropout,
-    Epochs,
-    Length,
-    Positive,
-    Probability,
-    Strategy,
-    TrainingProgress,
-    check_support,
-    epoch_losses,
-    training_arguments,
+    STRATEGIES, Autocast, AtLeastOne, Epochs, Length, LoraFields, Positive, Probability, Strategy, check_support,
+    train_model,
 )
 from polyglot_transfer.adapt.continued_pretraining import has_mlm_head, read_unlabelled
-from polyglot_transfer.adapt.engine import load_pretrained, peft_config, read_prompts, softmax_batches
+from polyglot_transfer.adapt.engine import classify, load_pretrained, peft_config, read_prompts
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, LanguageError, did_you_mean
 from polyglot_transfer.fileio import atomic_write_json
@@ -70,14 +58,10 @@ def adapter_name(lang: str) -> str:
 
 @typed
 @dataclass
-class LanguageAdapterConfig:
+class LanguageAdapterConfig(LoraFields):
     unlabelled: dict[str, list[str] | str] | None = None  # {lang: [texts] or path to .txt/.jsonl}
     objective: Literal["auto", "mlm", "simcse"] = "auto"  # "auto": mlm if the checkpoint has an MLM head
     source_lang: str | None = None  # language adapter active while training the task adapter (default: train's)
-    r: AtLeastOne = 8
-    alpha: AtLeastOne = 16
-    dropout: Dropout = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
     lang_epochs: Epochs = 1
     lang_lr: Positive = 1e-3
     mlm_probability: Probability = 0.15
@@ -197,7 +181,7 @@ class LanguageAdapterStrategy(Strategy):
 
     def _train_language(self, name: str, texts: list[str]) -> list[float]:
         from datasets import Dataset
-        from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
 
         self._activate([name])
         _only_trainable(self.classifier_, [name])  # this language's LoRA weights only (not the head)
@@ -211,19 +195,14 @@ class LanguageAdapterStrategy(Strategy):
                 raise DataError(f"language_adapter: SimCSE needs at least 2 texts for {name}; got {len(texts)}.")
             model = _SimCSE(self.classifier_, self.config.temperature)
             collator = DataCollatorWithPadding(self.tokenizer_)
-        with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
-            args = training_arguments(tmp, epochs=self.config.lang_epochs, lr=self.config.lang_lr,
-                                      batch_size=self.config.batch_size, seed=self.seed)
-            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collator,
-                              callbacks=[TrainingProgress(f"language adapter {name}")])
-            trainer.train()
-            return epoch_losses(trainer)
+        return train_model(f"language adapter {name}", model, ds, collator, epochs=self.config.lang_epochs,
+                           lr=self.config.lang_lr, batch_size=self.config.batch_size, seed=self.seed)[1]
 
     def fit(self, train: TextDataset, *, unlabelled: dict[str, Any] | None = None) -> LanguageAdapterStrategy:
         """Train one language adapter per language of `unlabelled` ({lang: texts or path}; else config
         `unlabelled`, else the training texts per language), then the task adapter on `train`."""
         from datasets import Dataset
-        from transformers import DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorWithPadding
 
         labels = self._check_train(train)
         corpora = self._unlabelled(unlabelled, train)
@@ -253,15 +232,10 @@ class LanguageAdapterStrategy(Strategy):
         self.trainable_ = (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))
         enc = self._tokenize(train.texts)
         ds = Dataset.from_dict({**enc, "labels": [labels.index(lbl) for lbl in train.labels]})
-        with tempfile.TemporaryDirectory(prefix="pgt-langad-") as tmp:
-            args = training_arguments(tmp, epochs=self.config.epochs, lr=self.config.learning_rate,
-                                      batch_size=self.config.batch_size, seed=self.seed,
-                                      warmup_steps=0.1, lr_scheduler_type="linear")
-            trainer = Trainer(model=self.classifier_, args=args, train_dataset=ds,
-                              data_collator=DataCollatorWithPadding(self.tokenizer_),
-                              callbacks=[TrainingProgress("task adapter")])
-            trainer.train()
-            self.train_loss_ = epoch_losses(trainer)
+        _, self.train_loss_ = train_model(
+            "task adapter", self.classifier_, ds, DataCollatorWithPadding(self.tokenizer_), epochs=self.config.epochs,
+            lr=self.config.learning_rate, batch_size=self.config.batch_size, seed=self.seed, warmup_steps=0.1,
+            lr_scheduler_type="linear")
         self.classifier_.eval()
         self.labels_ = labels
         return self
@@ -293,17 +267,7 @@ class LanguageAdapterStrategy(Strategy):
                     f"fit(..., unlabelled={{{code!r}: texts}}), or predict with lang=None for the source setup."
                 )
         self._activate(self._stack(code))
-        texts = list(texts)
-        order = np.argsort([len(t) for t in texts])
-
-        def batches():
-            for start in range(0, len(texts), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self.tokenizer_([self.prompt_ + texts[i] for i in idx], truncation=True,
-                                      max_length=self.config.max_length, padding=True, return_tensors="pt")
-                yield idx, {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-
-        return softmax_batches(self.classifier_, batches(), len(texts), len(self.labels_), self.config.autocast)
+        return classify(self, self.classifier_, texts, batch_size)
 
     # --- persistence -----------------------------------------------------------------------------------
     def _adapter_names(self) -> list[str]:

@@ -13,6 +13,7 @@ Saved as the base strategy's own folder (``base/``) plus ``mixture.json`` (examp
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -23,12 +24,7 @@ import numpy as np
 from annotated_types import Ge, Gt
 
 from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Strategy,
-    build_strategy,
-    check_support,
-    load_strategy,
-    validate_params,
+    STRATEGIES, Strategy, build_strategy, check_support, load_strategy, validate_params,
 )
 from polyglot_transfer.data.dataset import Example, TextDataset
 from polyglot_transfer.errors import ConfigError, DataError, PGTError
@@ -191,7 +187,5 @@ class MultiSourceStrategy(Strategy):
         atomic_write_json(folder / "mixture.json", {"counts": self.mixture_, "weights": self.sources_})
 
     def _load_weights(self, folder: Path) -> None:
-        import json
-
         self.base_ = load_strategy(folder / "base", embedder=self.embedder)
         self.mixture_ = json.loads((folder / "mixture.json").read_text())["counts"]

@@ -13,21 +13,11 @@ encoder is wrapped as ``FEATURE_EXTRACTION``; an encoder whose attention does no
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Autocast,
-    AtLeastOne,
-    Dropout,
-    Epochs,
-    Length,
-    NonNegative,
-    Positive,
-    Share,
-)
-from polyglot_transfer.adapt.engine import PEFT_METHODS, TunedStrategy, forgetting_problems, qlora_available
+from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, ForgettingFields, Length, LoraFields, TrainerFields
+from polyglot_transfer.adapt.engine import PEFT_METHODS, TunedStrategy, qlora_available
 from polyglot_transfer.typed_config import typed
 
 __all__ = ["PEFT_METHODS", "PeftStrategy", "PeftStrategyConfig", "qlora_available"]
@@ -35,32 +25,16 @@ __all__ = ["PEFT_METHODS", "PeftStrategy", "PeftStrategyConfig", "qlora_availabl
 
 @typed
 @dataclass
-class PeftStrategyConfig:
+class PeftStrategyConfig(ForgettingFields, TrainerFields, LoraFields):
     method: Literal["lora", "dora", "ia3", "prefix", "qlora"] = "lora"
-    r: AtLeastOne = 8  # LoRA / DoRA / QLoRA rank
-    alpha: AtLeastOne = 16  # LoRA scaling numerator (scale = alpha / r)
-    dropout: Dropout = 0.1
+    # r, alpha: LoRA / DoRA / QLoRA rank and scaling numerator (scale = alpha / r)
     target_modules: list[str] | None = None  # None: PEFT's default for the architecture (BERT: query, value)
     feedforward_modules: list[str] | None = None  # (IA)^3 only: which targets are feed-forward layers
     num_virtual_tokens: AtLeastOne = 10  # prefix tuning: prefix length per layer
-    epochs: Epochs = 5
-    learning_rate: Positive = 1e-3
-    batch_size: AtLeastOne = 16
     max_length: Length = 64
-    weight_decay: NonNegative = 0.0
-    warmup_ratio: Share = 0.1
-    optim: str = "adamw_torch"  # any transformers optimizer name ("sgd", "adafactor", ...)
-    init_head: Literal["probe", "zeros"] = "probe"
-    regularizer: Literal["none", "ewc", "l2sp"] = "none"  # on the adapter weights
-    reg_lambda: NonNegative = 1.0
-    ewc_samples: AtLeastOne = 200
-    replay: Share = 0.0
-    replay_data: str | None = None
-    autocast: Autocast = "none"  # inference precision on CUDA
-    trainer_args: dict[str, Any] = field(default_factory=dict)  # to TrainingArguments (deepspeed, fsdp, report_to...)
 
     def check(self, where: str) -> list[str]:
-        problems = forgetting_problems(self, where)
+        problems = super().check(where)
         if self.feedforward_modules is not None and self.method != "ia3":
             problems.append(f"{where}.feedforward_modules only applies to method 'ia3' (method is {self.method!r}).")
         return problems

@@ -14,6 +14,7 @@ on batch order and survive save / load.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import STRATEGIES, Autocast, AtLeastOne, Strategy, check_support
+from polyglot_transfer.adapt.base import STRATEGIES, Autocast, AtLeastOne, Strategy, check_support, softmax
 from polyglot_transfer.adapt.engine import inference, to_numpy
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
@@ -207,16 +208,11 @@ class PromptingStrategy(Strategy):
         return out.logits[:, -keep:]
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        scores = self.label_scores(list(texts))
-        z = scores - scores.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(self.label_scores(list(texts))).astype(np.float32)
 
     # --- persistence -----------------------------------------------------------------------------------
     def _save_weights(self, folder: Path) -> None:
         atomic_write_json(folder / POOL_FILE, [{"text": t, "label": lbl} for t, lbl in self.pool_])
 
     def _load_weights(self, folder: Path) -> None:
-        import json
-
         self.pool_ = [(row["text"], row["label"]) for row in json.loads((folder / POOL_FILE).read_text())]

@@ -11,32 +11,15 @@ starts at B-/S-, or at I-/E- after O or another type) micro precision / recall /
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    Autocast,
-    AtLeastOne,
-    Dropout,
-    Epochs,
-    Length,
-    NonNegative,
-    Positive,
-    Share,
-)
+from polyglot_transfer.adapt.base import STRATEGIES, Length, LoraFields, TrainerFields
 from polyglot_transfer.adapt.engine import (
-    TASK_PREDICT,
-    TASKS,
-    Task,
-    TunedStrategy,
-    inference,
-    pretrained_model,
-    save_pretrained_model,
-    to_numpy,
+    TASK_PREDICT, TASKS, Task, TunedStrategy, inference, pretrained_model, save_pretrained_model, to_numpy,
 )
 from polyglot_transfer.data.conll import TokenDataset
 from polyglot_transfer.errors import DataError, UnsupportedError
@@ -94,20 +77,10 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
 
 @typed
 @dataclass
-class TokenClassificationConfig:
-    method: Literal["lora", "full", "head"] = "lora"  # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
-    r: AtLeastOne = 8
-    alpha: AtLeastOne = 16
-    dropout: Dropout = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
-    epochs: Epochs = 5
-    learning_rate: Positive = 1e-3
-    batch_size: AtLeastOne = 16
+class TokenClassificationConfig(TrainerFields, LoraFields):
+    # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
+    method: Literal["lora", "full", "head"] = "lora"
     max_length: Length = 128
-    weight_decay: NonNegative = 0.0
-    warmup_ratio: Share = 0.1
-    autocast: Autocast = "none"  # inference precision on CUDA
-    trainer_args: dict[str, Any] = field(default_factory=dict)  # to TrainingArguments (deepspeed, fsdp, report_to...)
 
 
 def encode(s: Any, sentences: list[list[str]], tags: list[list[str]] | None = None) -> Any:

@@ -19,27 +19,15 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import (
-    STRATEGIES,
-    AtLeastOne,
-    Length,
-    NonNegative,
-    Positive,
-    Probability,
-    read_model_config,
-)
+from polyglot_transfer.adapt.base import STRATEGIES, AtLeastOne, NonNegative, read_model_config
 from polyglot_transfer.adapt.continued_pretraining import (
-    AdaptedEncoderStrategy,
-    TaskStrategy,
-    copy_sentence_transformers_modules,
-    has_mlm_head,
-    task_stage_problems,
+    AdaptedEncoderFields, AdaptedEncoderStrategy, copy_sentence_transformers_modules, has_mlm_head,
     train_language_model,
 )
 from polyglot_transfer.errors import ConfigError, DataError
@@ -131,23 +119,12 @@ def extend_model(model: Any, old_tokenizer: Any, new_tokenizer: Any, added: list
 
 @typed
 @dataclass
-class VocabExtensionConfig:
-    texts: list[str] | None = None  # unlabelled target text ...
-    path: str | None = None  # ... or a .txt / .jsonl file of it
+class VocabExtensionConfig(AdaptedEncoderFields):
     vocab_size: Annotated[int, Ge(8)] = 4000  # sentencepiece vocabulary (soft limit: smaller on small corpora)
     sp_model_type: Literal["unigram", "bpe"] = "unigram"
     max_new_tokens: AtLeastOne = 1000
     min_piece_length: AtLeastOne = 2
     mlm_epochs: NonNegative = 0.0  # > 0: masked-LM training on the target text after extending (needs an MLM encoder)
-    lr: Positive = 5e-5
-    mlm_probability: Probability = 0.15
-    batch_size: AtLeastOne = 16
-    max_length: Length = 128
-    task_strategy: TaskStrategy = "head"
-    task_params: dict[str, Any] = field(default_factory=dict)
-
-    def check(self, where: str) -> list[str]:
-        return task_stage_problems(self, where)
 
 
 @STRATEGIES.register("vocab_extension")

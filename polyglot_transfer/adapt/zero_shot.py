@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from polyglot_transfer.adapt.base import STRATEGIES, Positive, Strategy, check_support
+from polyglot_transfer.adapt.base import STRATEGIES, Positive, Strategy, check_support, softmax
 from polyglot_transfer.data.dataset import TextDataset
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.typed_config import typed
@@ -113,9 +113,7 @@ class ZeroShotStrategy(Strategy):
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self._require_fitted()
         z = self.features(texts) @ self._label_matrix().T / float(self.config.temperature)
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(z).astype(np.float32)
 
     def trainable_parameters(self) -> tuple[int, int]:
         """(0, total): nothing is trained."""
