@@ -12,6 +12,7 @@ ones are cut, on sentence boundaries, into pieces that fit.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,11 +78,20 @@ def chunk_text(
     units: list[tuple[int, int]] = []
     for s, e in split_sentences(text, lang):
         units.extend(_cut_long(text, s, e, max_chars))
+    # the cost of units i..j-1 is the characters they span (gaps between sentences included)
+    return _windows(text, units, lambda i, j: units[j - 1][1] - units[i][0], max_chars, overlap_chars, metadata)
+
+
+def _windows(text: str, units: Sequence[tuple[int, ...]], cost: Callable[[int, int], int], budget: int,
+             overlap: int, metadata: dict[str, Any] | None) -> list[Chunk]:
+    """Greedy windows over consecutive `units` ((start, end, ...) spans of `text`): each chunk takes units while
+    `cost(i, j)` of units i..j-1 stays within `budget` (at least one unit), and the next chunk starts back over
+    trailing units that fit in `overlap`, but always makes progress."""
     chunks: list[Chunk] = []
     i = 0
     while i < len(units):
-        j, first = i, units[i][0]
-        while j < len(units) and units[j][1] - first <= max_chars:
+        j = i
+        while j < len(units) and cost(i, j + 1) <= budget:
             j += 1
         j = max(j, i + 1)
         start, end = units[i][0], units[j - 1][1]
@@ -90,9 +100,8 @@ def chunk_text(
         chunks.append(Chunk(body, start + lead, start + lead + len(body), len(chunks), dict(metadata or {})))
         if j >= len(units):
             break
-        # step back over trailing sentences that fit in the overlap, but always make progress
         k = j
-        while k - 1 > i and units[j - 1][1] - units[k - 1][0] <= overlap_chars:
+        while k - 1 > i and cost(k - 1, j) <= overlap:
             k -= 1
         i = k
     return chunks
@@ -136,26 +145,8 @@ def chunk_text_tokens(
         pieces = _cut_long(text, s, e, chars)
         for (ps, pe), pn in zip(pieces, count_tokens([text[a:b] for a, b in pieces])):
             units.append((ps, pe, pn))
-    chunks: list[Chunk] = []
-    i = 0
-    while i < len(units):
-        j, total = i, 0
-        while j < len(units) and total + units[j][2] <= max_tokens:
-            total += units[j][2]
-            j += 1
-        j = max(j, i + 1)
-        start, end = units[i][0], units[j - 1][1]
-        body = text[start:end].strip()
-        lead = len(text[start:end]) - len(text[start:end].lstrip())
-        chunks.append(Chunk(body, start + lead, start + lead + len(body), len(chunks), dict(metadata or {})))
-        if j >= len(units):
-            break
-        k, back = j, 0
-        while k - 1 > i and back + units[k - 1][2] <= overlap_tokens:
-            back += units[k - 1][2]
-            k -= 1
-        i = k
-    return chunks
+    totals = [0, *itertools.accumulate(n for _, _, n in units)]  # the cost of units i..j-1: their tokens
+    return _windows(text, units, lambda i, j: totals[j] - totals[i], max_tokens, overlap_tokens, metadata)
 
 
 def chunk_documents_tokens(
