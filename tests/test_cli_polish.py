@@ -31,7 +31,7 @@ def test_ls_strategies_shows_parameters_with_defaults(capsys) -> None:
     assert set(listing) == set(STRATEGIES)
     head = listing["head"]
     assert head["description"].startswith("Frozen encoder + logistic regression")
-    assert head["parameters"]["C"] == "1.0" and head["parameters"]["class_weight"] == "null"
+    assert head["parameters"]["C"] == "null" and head["parameters"]["class_weight"] == "null"  # null: chosen by CV
     assert all(s["description"] and s["parameters"] for s in listing.values()), "every strategy documents its knobs"
 
 
@@ -40,7 +40,7 @@ def test_tables_keep_a_readable_width_when_piped() -> None:
     assert done.returncode == 0, done.stderr
     widths = [len(line) for line in done.stdout.splitlines()]
     assert max(widths) <= PIPED_WIDTH and max(widths) > 100, max(widths)  # rich's default would be 80
-    assert "C=1.0, max_iter=2000" in done.stdout  # head's parameters, on one line
+    assert "C=null, C_grid=" in done.stdout  # head's parameters, on one line
 
 
 def test_third_party_warnings_only_with_verbose(tiny_encoder, tmp_path) -> None:

@@ -200,6 +200,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                           unlabelled_file=args.unlabelled_file)
     plan = plan_setups(resources, task=task, model=args.model, name=args.name, n_labels=n_labels)
     _, problems = build_config(plan.config, source="plan")
+    # placeholder data files (no data named) are for the user to fill in: everything else must validate
+    problems = [p for p in problems if TRAIN_PLACEHOLDER not in p and TEST_PLACEHOLDER not in p]
     if problems:
         raise ConfigError("pgt plan built a config that does not validate (please report this):\n- "
                           + "\n- ".join(problems))
