@@ -258,21 +258,33 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
             pending[ref] = (seed, source)
         logger.info("Running %d task(s) on Ray (%s)", len(pending), ray.cluster_resources())
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            gen = ready[0]
-            seed, source = pending[gen]
-            try:
-                rel, text = ray.get(next(gen))
-            except StopIteration:
-                del pending[gen]
-                continue
-            except ray.exceptions.RayTaskError as exc:
-                cause = exc.as_instanceof_cause()
-                if isinstance(cause, PGTError):
-                    raise cause from None
-                raise
-            atomic_write_text(_safe_target(run_dir, rel), text)
-            yield seed, source, rel, True
+            # Poll each stream instead of one blocking ray.wait over the generators: a stream whose task has
+            # ended is drained at once, so a finished task can never leave the driver waiting (seen once).
+            progressed = False
+            for gen in list(pending):
+                seed, source = pending[gen]
+                if gen.is_finished():
+                    del pending[gen]
+                    progressed = True
+                    continue
+                if not gen.next_ready() and not ray.wait([gen.completed()], timeout=0)[0]:
+                    continue
+                try:
+                    rel, text = ray.get(next(gen))
+                except StopIteration:
+                    del pending[gen]
+                    progressed = True
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    cause = exc.as_instanceof_cause()
+                    if isinstance(cause, PGTError):
+                        raise cause from None
+                    raise
+                atomic_write_text(_safe_target(run_dir, rel), text)
+                progressed = True
+                yield seed, source, rel, True
+            if pending and not progressed:  # nothing new: wait up to a second, or until a task ends
+                ray.wait([gen.completed() for gen in pending], num_returns=1, timeout=1.0)
     finally:
         if started:
             ray.shutdown()
