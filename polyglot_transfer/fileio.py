@@ -77,12 +77,13 @@ def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """An exclusive advisory lock (fcntl) held for the duration of the block."""
+def file_lock(path: str | os.PathLike, *, wait: bool = True) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) held for the duration of the block. With ``wait=False`` a lock
+    held elsewhere raises BlockingIOError at once instead of waiting for it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:

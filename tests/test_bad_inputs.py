@@ -421,6 +421,21 @@ def test_output_dir_that_is_a_file_is_refused_and_the_file_kept(verb, world, tmp
     assert _hashes(tmp_path) == before
 
 
+def test_a_second_compare_on_a_busy_run_folder_is_refused_and_writes_nothing(world, tmp_path, capsys):
+    """Two compares on one run folder: the one that finds the folder's lock held stops at once."""
+    from polyglot_transfer.evaluation.compare import RUN_LOCK
+    from polyglot_transfer.fileio import file_lock
+
+    run = tmp_path / "run"
+    with file_lock(run / RUN_LOCK):  # the first compare, still running
+        before = _hashes(run)
+        code = main(["compare", str(world["base"]), "--output-dir", str(run)])
+        err = capsys.readouterr().err
+        assert code == 2 and f"Another pgt compare is running in {run}" in err and "Traceback" not in err
+        assert _hashes(run) == before  # no manifest, no resolved config, no cell written
+    assert main(["validate", str(world["base"]), "--output-dir", str(run)]) == 0  # free again once it ends
+
+
 def test_output_dir_under_a_file_is_refused(world, tmp_path, capsys):
     blocker = tmp_path / "notes"
     blocker.write_text("x")

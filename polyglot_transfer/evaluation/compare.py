@@ -53,7 +53,7 @@ from polyglot_transfer.evaluation.run_folder import (
 )
 from polyglot_transfer.evaluation.task_data import TaskData, load_task_data
 from polyglot_transfer.evaluation.validate import check_data, check_model, check_run_folder, raise_problems
-from polyglot_transfer.fileio import atomic_write_json, atomic_write_text, sha256_text
+from polyglot_transfer.fileio import atomic_write_json, atomic_write_text, file_lock, sha256_text
 from polyglot_transfer.measure.metrics import get_metric
 from polyglot_transfer.models.provision import model_fingerprint, resolve_model
 
@@ -66,6 +66,9 @@ class RunResult:
     run_dir: Path
     results: dict[str, Any]
     reports: dict[str, Path]
+
+
+RUN_LOCK = ".compare.lock"  # held by the compare writing a run folder
 
 
 class _Progress:
@@ -234,7 +237,17 @@ class CompareRunner:
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        """Run the whole grid (resuming finished cells) and write results.json and the reports. One compare at
+        a time per run folder: a second one is refused at once rather than writing the same cells."""
+        try:
+            with file_lock(self.run_dir / RUN_LOCK, wait=False):
+                return self._run()
+        except BlockingIOError:
+            raise ConfigError(f"Another pgt compare is running in {self.run_dir} (it holds {RUN_LOCK}). Wait for it "
+                              "to finish (rerunning then resumes from its cells), or give this run another "
+                              "output_dir.") from None
 
+    def _run(self) -> RunResult:
         started = time.perf_counter()
         config = self.config
         if config.threads:
