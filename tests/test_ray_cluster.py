@@ -124,7 +124,10 @@ def test_groups_keep_a_shared_model_together_and_take_the_largest_resources(tmp_
                       ("rag",): {"num_cpus": 0.5, "num_gpus": 0.0}}
 
 
-@pytest.mark.slow  # minutes on 2 cores; once the driver waited forever on a finished stream (now polled)
+# About a minute on 2 idle cores (3 min on a loaded machine). Once, before streams were polled, the driver
+# waited forever on a finished stream: the timeout turns any such hang into a failure with every thread's
+# stack instead of a CI job that never ends.
+@pytest.mark.timeout(900)
 def test_compare_runs_on_a_two_node_cluster_and_resumes(ray_cluster, tmp_path, tiny_encoder):
     config, problems = build_config(_raw(tmp_path, tiny_encoder, ray_cluster))
     assert not problems, problems
