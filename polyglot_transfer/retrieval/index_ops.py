@@ -33,7 +33,7 @@ from polyglot_transfer.retrieval.faiss_index import (
     add_to_saved_index,
     check_recall_target,
 )
-from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
+from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_arrays, ranked_keys, tune_fusion
 
 logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_CHARS = 1000  # for embedders without a tokenizer
@@ -237,11 +237,10 @@ def evaluate_index(
     retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10))
     # queries are embedded and BM25 is built once; every mode ranks the same candidates
     logger.info("Retrieving candidates for %d queries (dense and BM25)...", len(queries))
-    pairs = retriever.candidates(queries.texts, depth=max(4 * retriever.k, 50), both=True)
+    cands = retriever.candidate_arrays(queries.texts, depth=max(4 * retriever.k, 50), both=True)
 
-    def score(setting: dict[str, Any]) -> dict[str, Any]:
-        ranked = [[source_of[d] for d, _ in fuse_candidates(dense, sparse, **setting)[: retriever.k]]
-                  for dense, sparse in pairs]
+    def score(setting: dict[str, Any]) -> dict[str, Any]:  # every query's fusion at once, in numpy
+        ranked = ranked_keys(fuse_arrays(*cands, **setting, k=retriever.k)[0], source_of.__getitem__)
         return {"overall": ranking_metrics(ranked, relevant, cutoffs=cutoffs),
                 "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of, cutoffs=cutoffs),
                 "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant, cutoffs=cutoffs).items()}}
