@@ -285,12 +285,64 @@ def million_part(work: Path, n: int, recipes: list[str], chunk: int, build_threa
     return results
 
 
+def stream_side(docs: Path, model: str, whole: bool) -> dict:
+    """One build in this process: the CLI (streamed input) or the whole file loaded first, then built."""
+    from polyglot_transfer.cli.main import main
+    from polyglot_transfer.retrieval.index_ops import build_index, load_documents
+
+    folder = docs.parent / ("idx-whole" if whole else "idx-stream")
+    t0 = time.perf_counter()
+    if whole:
+        build_index(folder, load_documents(docs), model=model, force=True, show_progress=False)
+    else:
+        assert main(["index", "build", str(folder), "--from", str(docs), "--model", model, "--force"]) == 0
+    wall = time.perf_counter() - t0
+    version = folder / (folder / "CURRENT").read_text().split()[0]
+    info = json.loads((version / "manifest.json").read_text())
+    return {"wall_s": wall, "entries": info["count"], "peak_mib": peak_mib(),
+            "index_mib": (version / "index.faiss").stat().st_size / 2**20,
+            "docstore_mib": (version / "docstore.jsonl").stat().st_size / 2**20}
+
+
+def stream_part(sizes: list[int], work: Path) -> dict:
+    """Peak RSS of `pgt index build` (streamed input) at two corpus sizes, against loading the file whole.
+
+    The embedder is a 2-layer, 32-dimensional random BERT with e5's tokenizer (`build_tiny_encoder`), so
+    the numbers measure the pipeline (reading, chunking, tokenising, adding, saving), not a model's weights."""
+    from polyglot_transfer.models.provision import resolve_model
+    from polyglot_transfer.models.tiny import build_tiny_encoder
+
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "tiny-e5"
+    if not (model / "config.json").exists():
+        build_tiny_encoder(model, resolve_model(MODEL))
+    base = assemble(100_000)
+    out: dict = {"model": "tiny e5-shaped encoder (2 layers, 32 dims, e5 tokenizer)", "sizes": {}}
+    for n in sizes:
+        docs = work / f"docs-{n}" / "docs.jsonl"
+        docs.parent.mkdir(exist_ok=True)
+        with open(docs, "w", encoding="utf-8") as f:  # base passages repeated with a numbered variation
+            for i in range(n):
+                f.write(json.dumps({"id": f"p{i}", "text": f"{base[i % len(base)]} ({i})", "lang": "eng"}) + "\n")
+        row: dict = {"file_mib": docs.stat().st_size / 2**20}
+        for side in ("stream", "whole"):
+            proc = subprocess.run([sys.executable, __file__, "--part", f"stream-{side}", "--docs", str(docs),
+                                   "--model", str(model)], capture_output=True, text=True, check=True)
+            row[side] = json.loads(proc.stdout.strip().splitlines()[-1])
+        out["sizes"][str(n)] = row
+        print(json.dumps({n: row}), file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passages", type=int, default=2000)
     ap.add_argument("--vectors", type=int, default=200_000)
     ap.add_argument("--out", default="benchmarks/results/index_scale.json")
-    ap.add_argument("--part", default="all", choices=["all", "ours", "raw", "search", "build", "million"])
+    ap.add_argument("--part", default="all",
+                    choices=["all", "ours", "raw", "search", "build", "million", "stream", "stream-stream", "stream-whole"])
+    ap.add_argument("--sizes", default="20000,200000", help="--part stream: corpus sizes (documents)")
+    ap.add_argument("--model", default=None)
     ap.add_argument("--work", default="/tmp/pgt_index_1m", help="--part million: where stages are kept (resumable)")
     ap.add_argument("--recipes", default="auto", help="--part million: recipes separated by ';' (auto: choose_recipe)")
     ap.add_argument("--chunk", type=int, default=250_000, help="--part million: vectors added between checkpoints")
@@ -306,6 +358,14 @@ def main() -> None:
         return
     if args.part == "search":
         print(json.dumps(search_part(args.vectors)))
+        return
+    if args.part in ("stream-stream", "stream-whole"):
+        print(json.dumps(stream_side(Path(args.docs), args.model, whole=args.part == "stream-whole")))
+        return
+    if args.part == "stream":
+        result = stream_part([int(v) for v in args.sizes.split(",")], Path(args.work))
+        result["command"] = " ".join(["python", *sys.argv])
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return
     if args.part == "million":
         results = million_part(Path(args.work), args.vectors, args.recipes.split(";"), args.chunk,
