@@ -312,10 +312,12 @@ def evaluate_index(
 
     relevant = judged(queries)
     query_langs = [e.lang or "und" for e in queries]
-    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10))
+    need_bm25 = tune is not None or any(mode != "dense" for mode in modes)  # dense alone: no BM25 index is built
+    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10),
+                                mode="hybrid_rrf" if need_bm25 else "dense")
     # queries are embedded and BM25 is built once; every mode ranks the same candidates
-    logger.info("Retrieving candidates for %d queries (dense and BM25)...", len(queries))
-    cands = retriever.candidate_arrays(queries.texts, depth=max(4 * retriever.k, 50), both=True)
+    logger.info("Retrieving candidates for %d queries (%s)...", len(queries), "dense and BM25" if need_bm25 else "dense")
+    cands = retriever.candidate_arrays(queries.texts, depth=max(4 * retriever.k, 50), both=need_bm25)
 
     def score(setting: dict[str, Any]) -> dict[str, Any]:  # every query's fusion at once, in numpy
         ranked = ranked_keys(fuse_arrays(*cands, **setting, k=retriever.k)[0], source_of.__getitem__)
