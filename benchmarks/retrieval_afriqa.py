@@ -285,9 +285,11 @@ def speed_main(args: argparse.Namespace) -> int:
     idx = work / "idx"
     out: dict = {"command": " ".join(["python", *sys.argv]), "threads": args.threads, **{k: v for k, v in data.items()
                                                                                          if k != "files"}}
-    for round_ in range(args.rounds):  # hand loop and toolkit alternate: a slow moment hits both alike
-        hand_s, hand_out = _timed([py, "-c", HAND_LOOP, *(str(files[k]) for k in ("passages", "queries", "tune")),
-                                   str(resolve_model(args.model))], env)
+    hand_cmd = [py, "-c", HAND_LOOP, *(str(files[k]) for k in ("passages", "queries", "tune")),
+                str(resolve_model(args.model))]
+    for round_ in range(args.rounds):  # hand loop first in even rounds, last in odd ones (warm caches alternate)
+        if round_ % 2 == 0:
+            hand_s, hand_out = _timed(hand_cmd, env)
         build_s, _ = _timed([*pgt, "build", str(idx), "--from", str(files["passages"]), "--model", args.model,
                              "--force"], env)
         dense_s, _ = _timed([*pgt, "evaluate", str(idx), "--queries", str(files["queries"]), "--modes", "dense",
@@ -298,6 +300,8 @@ def speed_main(args: argparse.Namespace) -> int:
         _, api_out = _timed([py, "-c", API_RUN, *(str(files[k]) for k in ("passages", "queries", "tune")), args.model,
                              str(work / "idx-api")], env)
         api = json.loads(api_out.strip().splitlines()[-1])
+        if round_ % 2 == 1:
+            hand_s, hand_out = _timed(hand_cmd, env)
         api_build = api["build_end"] - start
         run = {"hand_s": hand_s, "build_s": build_s, "evaluate_dense_s": dense_s, "evaluate_all_tuned_s": all_s,
                "ratio_build_dense_over_hand": (build_s + dense_s) / hand_s,
@@ -308,6 +312,16 @@ def speed_main(args: argparse.Namespace) -> int:
                                    "ratio_build_all_tuned_over_hand": (api_build + api["all_s"]) / hand_s}}
         out.setdefault("rounds", []).append(run)
         print(json.dumps(run), file=sys.stderr, flush=True)
+    rounds = out["rounds"]
+    best = {k: min(r[k] for r in rounds) for k in ("hand_s", "build_s", "evaluate_dense_s", "evaluate_all_tuned_s")}
+    api_best = {k: min(r["api_one_process"][k] for r in rounds)
+                for k in ("build_s", "evaluate_dense_s", "evaluate_all_tuned_s")}
+    out["best"] = {**best, "ratio_build_dense_over_hand": (best["build_s"] + best["evaluate_dense_s"]) / best["hand_s"],
+                   "ratio_build_all_tuned_over_hand": (best["build_s"] + best["evaluate_all_tuned_s"]) / best["hand_s"],
+                   "api_one_process": {**api_best, "ratio_build_dense_over_hand":
+                                       (api_best["build_s"] + api_best["evaluate_dense_s"]) / best["hand_s"],
+                                       "ratio_build_all_tuned_over_hand":
+                                       (api_best["build_s"] + api_best["evaluate_all_tuned_s"]) / best["hand_s"]}}
     hand = json.loads(hand_out.strip().splitlines()[-1])
     dense = json.loads((work / "dense.json").read_text())["modes"]["dense"]
     ours = {r["query_lang"]: r["recall@1"] for r in dense["breakdown"] if r["doc_lang"] == "*"}

@@ -192,18 +192,6 @@ def _training_sample(index: VectorIndex, seen: int) -> int:
     return recommended_training_size(index.recipe) if not index.is_trained else 0
 
 
-def embed_passages(embedder: Embedder, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-    """Passage vectors of `texts`, embedded block by block (progress and ETA in passages; each block is
-    written to the embedder's disk cache, when it has one, before the next starts)."""
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not show_progress) as bar:
-        for start in range(0, len(texts), EMBED_BLOCK):
-            block = texts[start:start + EMBED_BLOCK]
-            out[start:start + len(block)] = embedder.encode_passages(block)
-            bar.update(len(block))
-    return out
-
-
 def add_documents(
     folder: str | Path, data: TextDataset, *, max_chars: int | None = None, max_tokens: int | str | None = "model",
 ) -> list[int]:
