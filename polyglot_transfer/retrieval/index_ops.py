@@ -257,7 +257,8 @@ def evaluate_index(
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
     `cutoffs` are the k of recall@k / success@k (MRR at each k >= 10; nDCG at 10). Each query is embedded
     once (batched, longest first) and searched once per side (dense in one FAISS call, BM25 in one bm25s
-    call); every mode and the fusion tuning rank those same candidates.
+    call; no BM25 index at all when only dense is asked for); every mode ranks those same candidates, fused
+    for all queries at once in numpy (`fuse_arrays`), and so does the fusion tuning on its own queries.
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
     metric_names(cutoffs)  # checks the cut-offs before any work
