@@ -154,12 +154,200 @@ def search_part(n: int, dim: int = 384, n_queries: int = 1000) -> dict:
     }
 
 
+def _json(path: Path, default: dict | None = None) -> dict:
+    return json.loads(path.read_text()) if path.exists() else dict(default or {})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def million_part(work: Path, n: int, recipes: list[str], chunk: int, build_threads: int, search_threads: int,
+                 n_queries: int = 1000, rounds: int = 7) -> dict:
+    """The search benchmark at n vectors, resumable stage by stage from files under `work`.
+
+    Stages (each skipped when its file exists): xb.npy / xq.npy (the vectors, written in blocks), truth.npy
+    (exact top 10 of the fresh queries), then per recipe: the index built `chunk` vectors at a time with
+    tuning deferred (saved after every chunk, so a kill loses at most one chunk), tuned once at the end
+    (`VectorIndex.tune`, target recall@10 0.95), then searched: `search_arrays`, `search` and the raw FAISS
+    index with the same parameters, interleaved round by round, best round of each.
+    """
+    import faiss
+    import numpy as np
+
+    from polyglot_transfer.retrieval.faiss_index import VectorIndex
+    from polyglot_transfer.retrieval.recipes import choose_recipe
+
+    work.mkdir(parents=True, exist_ok=True)
+    dim = 384
+    if not (work / "xb.npy").exists():
+        xb = np.lib.format.open_memmap(work / "xb.partial.npy", mode="w+", dtype=np.float32, shape=(n, dim))
+        block = 100_000
+        for start in range(0, n, block):  # each block its own seed: the same vectors whatever the block count
+            m = min(block, n - start)
+            xb[start:start + m] = realistic_vectors(m, dim, seed=10_000 + start // block)
+        xb.flush()
+        del xb
+        os.replace(work / "xb.partial.npy", work / "xb.npy")
+        np.save(work / "xq.npy", realistic_vectors(n_queries, dim, seed=1))
+    xb = np.load(work / "xb.npy", mmap_mode="r")
+    xq = np.load(work / "xq.npy")
+    if not (work / "truth.npy").exists():
+        faiss.omp_set_num_threads(build_threads)
+        t0 = time.perf_counter()
+        truth = np.empty((len(xq), 10), dtype=np.int64)
+        best = np.full((len(xq), 10), -np.inf, dtype=np.float32)
+        for start in range(0, n, 200_000):  # exact top 10 block by block, merged (memory stays small)
+            d, i = faiss.knn(xq, np.ascontiguousarray(xb[start:start + 200_000]), 10, metric=faiss.METRIC_INNER_PRODUCT)
+            cand_d = np.concatenate([best, d], axis=1)
+            cand_i = np.concatenate([truth, i + start], axis=1)
+            order = np.argsort(-cand_d, axis=1, kind="stable")[:, :10]
+            best, truth = np.take_along_axis(cand_d, order, 1), np.take_along_axis(cand_i, order, 1)
+        np.save(work / "truth.npy", truth)
+        _write_json(work / "truth.json", {"exact_knn_s": time.perf_counter() - t0, "threads": build_threads})
+    truth = np.load(work / "truth.npy")
+    results = _json(work / "results.json", {"n_vectors": n, "dim": dim, "n_queries": len(xq),
+                                            "choose_recipe": choose_recipe(n, dim), "recipes": {}})
+
+    def recall(found: np.ndarray) -> float:
+        return float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth.tolist(), found.tolist())]))
+
+    for recipe in recipes:
+        name = "auto" if recipe == "auto" else recipe
+        if name in results["recipes"] and "ms_per_query_raw_faiss" in results["recipes"][name]:
+            continue
+        folder = work / f"idx-{name.replace(',', '_')}"
+        state_path = work / f"state-{name.replace(',', '_')}.json"
+        state = _json(state_path, {"done": 0, "add_s": 0.0, "train_s": 0.0})
+        faiss.omp_set_num_threads(build_threads)
+        if state["done"]:
+            index = VectorIndex.load(folder)
+        else:
+            index = VectorIndex(dim, recipe=None if recipe == "auto" else recipe, expected_size=n)
+            if not index.is_trained:  # IVF: train on FAISS's recommended sample (39 per list), spread over the corpus
+                from polyglot_transfer.retrieval.recipes import recommended_training_size
+
+                m = min(n, recommended_training_size(index.recipe))
+                sample = np.ascontiguousarray(xb[np.sort(np.random.default_rng(0).choice(n, m, replace=False))])
+                t0 = time.perf_counter()
+                index.train(sample)
+                state["train_s"] = time.perf_counter() - t0
+                del sample
+        while state["done"] < n:
+            a, b = state["done"], min(n, state["done"] + chunk)
+            block = np.array(xb[a:b])
+            t0 = time.perf_counter()
+            index.add(block, [""] * (b - a), retune=False)
+            state["add_s"] += time.perf_counter() - t0
+            state["done"] = b
+            index.save(folder)
+            _write_json(state_path, state)
+            print(f"{name}: {b}/{n} added, {state['add_s']:.0f} s", file=sys.stderr, flush=True)
+        if "tune_s" not in state:
+            t0 = time.perf_counter()
+            index.tune()
+            state["tune_s"] = time.perf_counter() - t0
+            index.save(folder)
+            _write_json(state_path, state)
+        info = json.loads((folder / (folder / "CURRENT").read_text().split()[0] / "manifest.json").read_text())
+        faiss.omp_set_num_threads(search_threads)
+        raw = index._index  # the same FAISS index with the tuned parameters set on it
+        timings: dict[str, list[float]] = {"search_arrays": [], "search": [], "raw": []}
+        calls = {"search_arrays": lambda: index.search_arrays(xq, 10), "search": lambda: index.search(xq, 10),
+                 "raw": lambda: raw.search(xq, 10)}
+        for _ in range(rounds):  # interleaved: a slow moment on the shared machine hits all three alike
+            for side, fn in calls.items():
+                t = time.perf_counter()
+                fn()
+                timings[side].append(1000 * (time.perf_counter() - t) / len(xq))
+        _, arr_ids = index.search_arrays(xq, 10)
+        hit_ids = np.array([[h.id for h in row] for row in index.search(xq, 10)])
+        _, raw_labels = raw.search(xq, 10)
+        slot_map = index._slot_map()
+        ms = {side: min(v) for side, v in timings.items()}
+        results["recipes"][name] = {
+            "recipe": index.recipe, "tuning": {k: v for k, v in (index.tuning or {}).items() if k != "tried"},
+            "tried": (index.tuning or {}).get("tried"), "train_s": state["train_s"], "add_s": state["add_s"],
+            "tune_s": state["tune_s"], "build_s": state["train_s"] + state["add_s"] + state["tune_s"],
+            "bytes_per_vector": info.get("bytes_per_vector"), "build_threads": build_threads,
+            "search_threads": search_threads,
+            "recall@10_search_arrays": recall(arr_ids), "recall@10_search": recall(hit_ids),
+            "recall@10_raw_faiss_same_params": recall(np.where(raw_labels >= 0, slot_map[np.clip(raw_labels, 0, None)], -1)),
+            "ms_per_query_search_arrays": ms["search_arrays"], "ms_per_query_search": ms["search"],
+            "ms_per_query_raw_faiss": ms["raw"], "ratio_search_arrays_over_raw": ms["search_arrays"] / ms["raw"],
+            "ratio_search_over_raw": ms["search"] / ms["raw"], "rounds_ms": timings, "peak_mib": peak_mib(),
+        }
+        _write_json(work / "results.json", results)
+        print(json.dumps(results["recipes"][name], indent=2), file=sys.stderr, flush=True)
+        del index, raw
+    return results
+
+
+def stream_side(docs: Path, model: str, whole: bool) -> dict:
+    """One build in this process: the CLI (streamed input) or the whole file loaded first, then built."""
+    from polyglot_transfer.cli.main import main
+    from polyglot_transfer.retrieval.index_ops import build_index, load_documents
+
+    folder = docs.parent / ("idx-whole" if whole else "idx-stream")
+    t0 = time.perf_counter()
+    if whole:
+        build_index(folder, load_documents(docs), model=model, force=True, show_progress=False)
+    else:
+        assert main(["index", "build", str(folder), "--from", str(docs), "--model", model, "--force"]) == 0
+    wall = time.perf_counter() - t0
+    version = folder / (folder / "CURRENT").read_text().split()[0]
+    info = json.loads((version / "manifest.json").read_text())
+    return {"wall_s": wall, "entries": info["count"], "peak_mib": peak_mib(),
+            "index_mib": (version / "index.faiss").stat().st_size / 2**20,
+            "docstore_mib": (version / "docstore.jsonl").stat().st_size / 2**20}
+
+
+def stream_part(sizes: list[int], work: Path) -> dict:
+    """Peak RSS of `pgt index build` (streamed input) at two corpus sizes, against loading the file whole.
+
+    The embedder is a 2-layer, 32-dimensional random BERT with e5's tokenizer (`build_tiny_encoder`), so
+    the numbers measure the pipeline (reading, chunking, tokenising, adding, saving), not a model's weights."""
+    from polyglot_transfer.models.provision import resolve_model
+    from polyglot_transfer.models.tiny import build_tiny_encoder
+
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "tiny-e5"
+    if not (model / "config.json").exists():
+        build_tiny_encoder(model, resolve_model(MODEL))
+    base = assemble(100_000)
+    out: dict = {"model": "tiny e5-shaped encoder (2 layers, 32 dims, e5 tokenizer)", "sizes": {}}
+    for n in sizes:
+        docs = work / f"docs-{n}" / "docs.jsonl"
+        docs.parent.mkdir(exist_ok=True)
+        with open(docs, "w", encoding="utf-8") as f:  # base passages repeated with a numbered variation
+            for i in range(n):
+                f.write(json.dumps({"id": f"p{i}", "text": f"{base[i % len(base)]} ({i})", "lang": "eng"}) + "\n")
+        row: dict = {"file_mib": docs.stat().st_size / 2**20}
+        for side in ("stream", "whole"):
+            proc = subprocess.run([sys.executable, __file__, "--part", f"stream-{side}", "--docs", str(docs),
+                                   "--model", str(model)], capture_output=True, text=True, check=True)
+            row[side] = json.loads(proc.stdout.strip().splitlines()[-1])
+        out["sizes"][str(n)] = row
+        print(json.dumps({n: row}), file=sys.stderr, flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passages", type=int, default=2000)
     ap.add_argument("--vectors", type=int, default=200_000)
     ap.add_argument("--out", default="benchmarks/results/index_scale.json")
-    ap.add_argument("--part", default="all", choices=["all", "ours", "raw", "search", "build"])
+    ap.add_argument("--part", default="all",
+                    choices=["all", "ours", "raw", "search", "build", "million", "stream", "stream-stream", "stream-whole"])
+    ap.add_argument("--sizes", default="20000,200000", help="--part stream: corpus sizes (documents)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--work", default="/tmp/pgt_index_1m", help="--part million: where stages are kept (resumable)")
+    ap.add_argument("--recipes", default="auto", help="--part million: recipes separated by ';' (auto: choose_recipe)")
+    ap.add_argument("--chunk", type=int, default=250_000, help="--part million: vectors added between checkpoints")
+    ap.add_argument("--build-threads", type=int, default=2)
+    ap.add_argument("--search-threads", type=int, default=1)
     ap.add_argument("--docs", default=None)
     ap.add_argument("--order", default="raw,ours,raw,ours", help="build runs, in order (best wall time of each side)")
     args = ap.parse_args()
@@ -170,6 +358,21 @@ def main() -> None:
         return
     if args.part == "search":
         print(json.dumps(search_part(args.vectors)))
+        return
+    if args.part in ("stream-stream", "stream-whole"):
+        print(json.dumps(stream_side(Path(args.docs), args.model, whole=args.part == "stream-whole")))
+        return
+    if args.part == "stream":
+        result = stream_part([int(v) for v in args.sizes.split(",")], Path(args.work))
+        result["command"] = " ".join(["python", *sys.argv])
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return
+    if args.part == "million":
+        results = million_part(Path(args.work), args.vectors, args.recipes.split(";"), args.chunk,
+                               args.build_threads, args.search_threads)
+        results["command"] = " ".join(["python", *sys.argv])
+        results["truth"] = _json(Path(args.work) / "truth.json")
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         return
     out: dict = {"command": " ".join(["python", *sys.argv]), "threads": os.environ["OMP_NUM_THREADS"]}
     if args.part in ("all", "build"):

@@ -192,5 +192,164 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- speed: the toolkit against a hand loop
+
+SPEED_LANGUAGES = ("bem", "hau", "ibo", "kin", "swa", "twi", "yor", "zul")  # English passages (fon's are French)
+
+HAND_LOOP = """
+import json, sys, time, numpy as np, faiss
+from sentence_transformers import SentenceTransformer
+passages_path, queries_path, tune_path, model_path = sys.argv[1:5]
+passages = [json.loads(line) for line in open(passages_path, encoding="utf-8")]
+queries = [json.loads(line) for line in open(queries_path, encoding="utf-8")]
+tune = [json.loads(line) for line in open(tune_path, encoding="utf-8")]
+model = SentenceTransformer(model_path, device="cpu")
+p = model.encode(["passage: " + d["text"] for d in passages], batch_size=32, normalize_embeddings=True)
+q = model.encode(["query: " + d["text"] for d in queries + tune], batch_size=32, normalize_embeddings=True)
+index = faiss.IndexFlatIP(p.shape[1])
+index.add(p)
+_, top = index.search(q[:len(queries)], 20)
+ids = [d["id"] for d in passages]
+hits = {}
+for d, row in zip(queries, top):
+    hits.setdefault(d["lang"], []).append(ids[row[0]] in d["relevant"])
+print(json.dumps({lang: float(np.mean(v)) for lang, v in hits.items()}))
+"""
+
+
+API_RUN = """
+import json, sys, time
+from polyglot_transfer.retrieval.index_ops import build_index, evaluate_index, load_documents, stream_documents
+passages_path, queries_path, tune_path, model, folder = sys.argv[1:6]
+n, rows = stream_documents(passages_path)
+build_index(folder, rows(), model=model, n_documents=n, force=True)
+t_build = time.time()
+queries, tune = load_documents(queries_path), load_documents(tune_path)
+evaluate_index(folder, queries, modes=["dense"])
+t_dense = time.time()
+evaluate_index(folder, queries, tune=tune)
+t_all = time.time()
+print(json.dumps({"build_end": t_build, "dense_s": t_dense - t_build, "all_s": t_all - t_dense}))
+"""
+
+
+def speed_data(root: Path, per_language: int, folder: Path) -> dict:
+    """passages.jsonl (the first `per_language` English gold passages of each language's test split),
+    queries.jsonl (their questions in the language and in English, 3 of every 4) and tune.jsonl (the 4th)."""
+    from polyglot_transfer.data.afriqa import load_afriqa_passages, load_afriqa_queries
+
+    passages, queries = [], []
+    for lang in SPEED_LANGUAGES:
+        chosen = load_afriqa_passages(root, lang, "test").examples[:per_language]
+        gold = {qid: p.id for p in chosen for qid in p.meta["query_ids"]}
+        passages += [{"id": p.id, "text": f"{p.meta['title']}\n{p.text}", "lang": p.lang} for p in chosen]
+        for q in load_afriqa_queries(root, lang, "test").examples:
+            if q.id in gold and q.meta["translated_question"].strip():
+                queries.append({"id": q.id, "text": q.text, "lang": q.lang, "relevant": [gold[q.id]]})
+                queries.append({"id": q.id + "-eng", "text": q.meta["translated_question"], "lang": "eng_Latn",
+                                "relevant": [gold[q.id]]})
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, rows in (("passages", passages), ("queries", [q for i, q in enumerate(queries) if i % 4 != 3]),
+                       ("tune", [q for i, q in enumerate(queries) if i % 4 == 3])):
+        files[name] = folder / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return {"files": files, "n_passages": len(passages), "n_queries": sum(1 for i in range(len(queries)) if i % 4 != 3),
+            "n_tune_queries": sum(1 for i in range(len(queries)) if i % 4 == 3),
+            "mean_passage_chars": float(np.mean([len(r["text"]) for r in passages]))}
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def speed_main(args: argparse.Namespace) -> int:
+    """Side by side, each step a fresh process as a user runs it: the hand loop, `pgt index build`, dense-only
+    `pgt index evaluate`, and all modes with `--tune-on`; wall seconds (imports and model loads included)."""
+    from polyglot_transfer.models.provision import resolve_model
+
+    work = Path(args.work)
+    data = speed_data(Path(args.root), args.per_language, work)
+    files = data["files"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    py = sys.executable
+    pgt = [py, "-m", "polyglot_transfer.cli.main", "index"]
+    idx = work / "idx"
+    out: dict = {"command": " ".join(["python", *sys.argv]), "threads": args.threads, **{k: v for k, v in data.items()
+                                                                                         if k != "files"}}
+    hand_cmd = [py, "-c", HAND_LOOP, *(str(files[k]) for k in ("passages", "queries", "tune")),
+                str(resolve_model(args.model))]
+    for round_ in range(args.rounds):  # hand loop first in even rounds, last in odd ones (warm caches alternate)
+        if round_ % 2 == 0:
+            hand_s, hand_out = _timed(hand_cmd, env)
+        build_s, _ = _timed([*pgt, "build", str(idx), "--from", str(files["passages"]), "--model", args.model,
+                             "--force"], env)
+        dense_s, _ = _timed([*pgt, "evaluate", str(idx), "--queries", str(files["queries"]), "--modes", "dense",
+                             "--out", str(work / "dense.json"), "--json"], env)
+        all_s, _ = _timed([*pgt, "evaluate", str(idx), "--queries", str(files["queries"]), "--tune-on",
+                           str(files["tune"]), "--out", str(work / "all.json"), "--json"], env)
+        start = time.time()
+        _, api_out = _timed([py, "-c", API_RUN, *(str(files[k]) for k in ("passages", "queries", "tune")), args.model,
+                             str(work / "idx-api")], env)
+        api = json.loads(api_out.strip().splitlines()[-1])
+        if round_ % 2 == 1:
+            hand_s, hand_out = _timed(hand_cmd, env)
+        api_build = api["build_end"] - start
+        run = {"hand_s": hand_s, "build_s": build_s, "evaluate_dense_s": dense_s, "evaluate_all_tuned_s": all_s,
+               "ratio_build_dense_over_hand": (build_s + dense_s) / hand_s,
+               "ratio_build_all_tuned_over_hand": (build_s + all_s) / hand_s,
+               "api_one_process": {"build_s": api_build, "evaluate_dense_s": api["dense_s"],
+                                   "evaluate_all_tuned_s": api["all_s"],
+                                   "ratio_build_dense_over_hand": (api_build + api["dense_s"]) / hand_s,
+                                   "ratio_build_all_tuned_over_hand": (api_build + api["all_s"]) / hand_s}}
+        out.setdefault("rounds", []).append(run)
+        print(json.dumps(run), file=sys.stderr, flush=True)
+    rounds = out["rounds"]
+    best = {k: min(r[k] for r in rounds) for k in ("hand_s", "build_s", "evaluate_dense_s", "evaluate_all_tuned_s")}
+    api_best = {k: min(r["api_one_process"][k] for r in rounds)
+                for k in ("build_s", "evaluate_dense_s", "evaluate_all_tuned_s")}
+    out["best"] = {**best, "ratio_build_dense_over_hand": (best["build_s"] + best["evaluate_dense_s"]) / best["hand_s"],
+                   "ratio_build_all_tuned_over_hand": (best["build_s"] + best["evaluate_all_tuned_s"]) / best["hand_s"],
+                   "api_one_process": {**api_best, "ratio_build_dense_over_hand":
+                                       (api_best["build_s"] + api_best["evaluate_dense_s"]) / best["hand_s"],
+                                       "ratio_build_all_tuned_over_hand":
+                                       (api_best["build_s"] + api_best["evaluate_all_tuned_s"]) / best["hand_s"]}}
+    hand = json.loads(hand_out.strip().splitlines()[-1])
+    dense = json.loads((work / "dense.json").read_text())["modes"]["dense"]
+    ours = {r["query_lang"]: r["recall@1"] for r in dense["breakdown"] if r["doc_lang"] == "*"}
+    out["recall@1"] = {lang: {"hand": hand[lang], "toolkit_dense": ours[lang], "diff": ours[lang] - hand[lang],
+                              "n": next(r["n_queries"] for r in dense["breakdown"]
+                                        if r["query_lang"] == lang and r["doc_lang"] == "*")}
+                       for lang in sorted(hand)}
+    info = json.loads((idx / (idx / "CURRENT").read_text().split()[0] / "manifest.json").read_text())
+    out["index_entries"] = info["count"]
+    Path(args.out).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def speed_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="the toolkit's build + evaluate against a hand-written loop")
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--root", default="/work/shared/corpora/afriqa")
+    parser.add_argument("--per-language", type=int, default=30, help="gold passages per language (8 languages)")
+    parser.add_argument("--model", default="intfloat/multilingual-e5-small")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--work", default="/tmp/pgt_afriqa_speed")
+    parser.add_argument("--out", default="benchmarks/results/retrieval_afriqa_speed.json")
+    return speed_main(parser.parse_args(argv))
+
+
 if __name__ == "__main__":
+    if "--speed" in sys.argv[1:]:
+        raise SystemExit(speed_cli(sys.argv[1:]))
     raise SystemExit(main())

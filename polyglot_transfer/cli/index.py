@@ -56,23 +56,26 @@ def _chunking(args: argparse.Namespace) -> dict:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from polyglot_transfer.retrieval.faiss_index import check_recall_target
-    from polyglot_transfer.retrieval.index_ops import build_index, load_documents
+    from polyglot_transfer.retrieval.index_ops import build_index, stream_documents
 
     check_recall_target(args.recall_target)
     chunking = _chunking(args)
-    for flag, value in (("--processes", args.processes), ("--batch-size", args.batch_size)):
+    for flag, value in (("--processes", args.processes), ("--batch-size", args.batch_size),
+                        ("--block-size", args.block_size)):
         if value < 1:
             from polyglot_transfer.errors import ConfigError
 
             raise ConfigError(f"{flag} must be >= 1. Got {value}.")
-    data = load_documents(args.source, columns=_columns(args.columns), lang=args.lang)
+    # the file is read twice, a row at a time: once to check and count it, once to embed it block by block
+    n_docs, rows = stream_documents(args.source, columns=_columns(args.columns), lang=args.lang)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     with logging_redirect_tqdm():
-        index = build_index(args.folder, data, model=args.model, recipe=args.recipe, metric=args.metric,
+        index = build_index(args.folder, rows(), model=args.model, recipe=args.recipe, metric=args.metric,
                             force=args.force, recall_target=args.recall_target, cache_dir=args.cache_dir,
-                            processes=args.processes, batch_size=args.batch_size, show_progress=True, **chunking)
-    print(f"{args.folder}: {len(index)} entries from {len(data)} documents (recipe {index.recipe})")
+                            processes=args.processes, batch_size=args.batch_size, show_progress=True,
+                            n_documents=n_docs, block_size=args.block_size, **chunking)
+    print(f"{args.folder}: {len(index)} entries from {n_docs} documents (recipe {index.recipe})")
     return 0
 
 
@@ -216,6 +219,9 @@ def register(sub, add) -> None:
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="embed on N CPU processes (sentence-transformers' multi-process pool)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="embedding batch size (default 32)")
+    p.add_argument("--block-size", type=int, default=4096, metavar="N",
+                   help="documents read, embedded and added at a time (default 4096): the input file is streamed, "
+                        "never held whole")
     p.set_defaults(func=cmd_build)
     p = isub.add_parser("add", help="add documents (with the embedder the index was built with)")
     source_args(p)

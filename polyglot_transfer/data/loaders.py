@@ -181,6 +181,30 @@ def load_table(
         ) from None
 
 
+def iter_table(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    lang: str | None = None,
+    label_required: bool = False,
+) -> Iterator[Example]:
+    """The rows of a table as `load_table` reads them, one Example at a time (the file is read as it is
+    consumed, never whole; JSON arrays excepted), with the same checks and messages."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist. Check the path (relative paths are taken from {Path.cwd()}).")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; expected a .jsonl, .json, .csv or .tsv file.")
+    fmt = _infer_format(path, format)
+    try:
+        yield from _iter_rows(path, fmt, columns, lang, label_required)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start}). Re-save the file as UTF-8."
+        ) from None
+
+
 def _load(
     path: Path,
     fmt: str,
@@ -189,6 +213,21 @@ def _load(
     name: str | None,
     label_required: bool,
 ) -> TextDataset:
+    examples = list(_iter_rows(path, fmt, columns, lang, label_required))
+    if not examples:
+        text_column = (columns or {}).get("text", "text")
+        raise DataError(f"{path} has no data rows. Expected at least one row with a {text_column!r} value.")
+    logger.debug("Loaded %d rows from %s", len(examples), path)
+    return TextDataset(examples, name=name or path.stem)
+
+
+def _iter_rows(
+    path: Path,
+    fmt: str,
+    columns: Mapping[str, str] | None,
+    lang: str | None,
+    label_required: bool,
+) -> Iterator[Example]:
     mapping = {c: c for c in CANONICAL_COLUMNS}
     explicit: set[str] = set()
     for key, source in (columns or {}).items():
@@ -215,7 +254,6 @@ def _load(
         rows = _json_rows(path, fmt)
 
     stem = path.stem
-    examples: list[Example] = []
     seen_ids: dict[str, str] = {}
     lang_cache: dict[str, str] = {}
     used = set(mapping.values())
@@ -272,12 +310,7 @@ def _load(
         meta = {k: v for k, v in row.items() if k not in used}
         if isinstance(meta.get("meta"), dict):  # a file written from TextDataset.to_records()
             meta = {**meta.pop("meta"), **meta}
-        examples.append(Example(id=raw_id, text=text, label=label, lang=lang_code, meta=meta))
-
-    if not examples:
-        raise DataError(f"{path} has no data rows. Expected at least one row with a {mapping['text']!r} value.")
-    logger.debug("Loaded %d rows from %s", len(examples), path)
-    return TextDataset(examples, name=name or stem)
+        yield Example(id=raw_id, text=text, label=label, lang=lang_code, meta=meta)
 
 
 def _cell(value: Any) -> str | None:

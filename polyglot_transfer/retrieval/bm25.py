@@ -141,25 +141,51 @@ class BM25Index:
 
     def search(self, queries: Sequence[str], k: int = 10, *, where: Any = None) -> list[list[BM25Hit]]:
         """Top-k documents per query with a positive BM25 score; `where` filters by metadata first."""
+        ids, scores = self.search_arrays(queries, k, where=where)
+        out: list[list[BM25Hit]] = []
+        for row_i, row_s in zip(ids.tolist(), scores.tolist()):
+            hits = []
+            for doc_id, sc in zip(row_i, row_s):
+                if doc_id < 0:
+                    break
+                j = self._position[doc_id]
+                hits.append(BM25Hit(doc_id, sc, self._texts[j], dict(self._metas[j])))
+            out.append(hits)
+        return out
+
+    @property
+    def _position(self) -> dict[int, int]:
+        cached = self.__dict__.get("_position_cache")
+        if cached is None or len(cached) != len(self._ids):
+            cached = {doc_id: j for j, doc_id in enumerate(self._ids)}
+            self.__dict__["_position_cache"] = cached
+        return cached
+
+    def search_arrays(self, queries: Sequence[str], k: int = 10, *, where: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores), each (n_queries, k), best first: the documents with a positive BM25 score, id -1 and
+        score -inf padding the rest of a row. One vectorised bm25s call for all queries."""
         if not isinstance(k, int) or k < 1:
             raise ConfigError(f"k must be an int >= 1. Got {k!r} instead.")
+        out_ids = np.full((len(queries), k), -1, dtype=np.int64)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float64)
         if not self._ids:
-            return [[] for _ in queries]
+            return out_ids, out_scores
         model = self._fit()
         mask = None
         if where is not None:
             where = resolve_filter(where, self._metas)
             mask = np.array([metadata_matches(m, where) for m in self._metas], dtype=bool)
         tokens = [tokenize(q, self.language) for q in queries]
-        todo = [i for i, t in enumerate(tokens) if t]
-        out: list[list[BM25Hit]] = [[] for _ in queries]
-        if not todo:
-            return out
+        todo = np.array([i for i, t in enumerate(tokens) if t], dtype=np.int64)
+        if not len(todo):
+            return out_ids, out_scores
         depth = min(k, len(self._ids))
         # one vectorised bm25s call for all queries; the filter is a weight mask over documents
         docs, scores = model.retrieve([tokens[i] for i in todo], k=depth, show_progress=False, return_as="tuple",
                                       weight_mask=None if mask is None else mask.astype(np.float32))
-        for qi, row_d, row_s in zip(todo, docs, scores):
-            out[qi] = [BM25Hit(self._ids[j], float(sc), self._texts[j], dict(self._metas[j]))
-                       for j, sc in zip(row_d.tolist(), row_s.tolist()) if sc > 0]
-        return out
+        docs, scores = np.asarray(docs, dtype=np.int64), np.asarray(scores, dtype=np.float32).astype(np.float64)
+        # bm25s returns each row sorted by score; positive scores come first, so dropping the rest keeps order
+        positive = scores > 0
+        out_ids[todo, :depth] = np.where(positive, np.asarray(self._ids, dtype=np.int64)[docs], -1)
+        out_scores[todo, :depth] = np.where(positive, scores, -np.inf)
+        return out_ids, out_scores

@@ -129,6 +129,18 @@ class EmbeddingDiskCache:
             self._where[key] = (name, row)
 
 
+MODELS_KEPT = 2  # loaded models an Embedder of the same folder reuses in this process (build, then evaluate)
+_LOADED: dict[tuple, Any] = {}
+
+
+def _folder_stamp(path: Path) -> tuple:
+    """Size and modification time of a model folder's files: a folder changed on disk is loaded again."""
+    try:
+        return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
+    except OSError:
+        return ()
+
+
 class Embedder:
     """Encode queries and passages with a sentence-transformers model, L2-normalised float32.
 
@@ -173,15 +185,21 @@ class Embedder:
 
     @cached_property
     def model(self) -> Any:
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(self.path), device=self.device, trust_remote_code=False)
         precision = self.precision or ("fp16" if str(self.device).startswith("cuda") else "fp32")
-        if precision != "fp32":  # half precision on a GPU (not measured here: no GPU was available)
-            import torch
+        key = (str(self.path), str(self.device), precision, _folder_stamp(Path(self.path)))
+        cached = _LOADED.pop(key, None)
+        if cached is None:
+            from sentence_transformers import SentenceTransformer
 
-            model = model.to(torch.float16 if precision == "fp16" else torch.bfloat16)
-        return model
+            cached = SentenceTransformer(str(self.path), device=self.device, trust_remote_code=False)
+            if precision != "fp32":  # half precision on a GPU (not measured here: no GPU was available)
+                import torch
+
+                cached = cached.to(torch.float16 if precision == "fp16" else torch.bfloat16)
+        _LOADED[key] = cached  # most recent last
+        while len(_LOADED) > MODELS_KEPT:
+            _LOADED.pop(next(iter(_LOADED)))
+        return cached
 
     def close(self) -> None:
         """Stop the multi-process pool (if `processes` > 1 started one)."""

@@ -443,12 +443,15 @@ class VectorIndex:
         *,
         keys: Sequence[str | None] | None = None,
         embedder: dict[str, Any] | None = None,
+        retune: bool = True,
     ) -> list[int]:
         """Add documents with their vectors; returns the new stable ids.
 
         `keys` are optional unique strings (e.g. LangChain ids) to find documents by later. `embedder`
         is the identity of the embedder that made `vectors` (``Embedder.identity``): refused when it is
-        not the one the index was built with, recorded when the index has none yet.
+        not the one the index was built with, recorded when the index has none yet. With `retune=False`
+        the search parameters are not re-tuned after this batch (a build that streams many batches in
+        calls :meth:`tune` once at the end instead).
         """
         if embedder is not None:
             if self.embedder_identity:
@@ -491,7 +494,7 @@ class VectorIndex:
             self._slot_to_id[int(slot)] = i
         self._next_id += n
         self._next_slot += n
-        if self._should_tune():
+        if retune and self._should_tune():
             self._tune(vectors if first_batch and len(self._tombstones) == 0 and n == len(self) else None,
                        allow_recipe_change=first_batch and self.auto_recipe)
         return ids

@@ -9,14 +9,14 @@ locked save.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from polyglot_transfer.data.dataset import TextDataset
+from polyglot_transfer.data.dataset import Example, TextDataset
 from polyglot_transfer.errors import ConfigError, DataError
 from polyglot_transfer.retrieval.chunking import chunk_documents, chunk_documents_tokens
 from polyglot_transfer.retrieval.embedder import Embedder
@@ -33,7 +33,8 @@ from polyglot_transfer.retrieval.faiss_index import (
     add_to_saved_index,
     check_recall_target,
 )
-from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_candidates, tune_fusion
+from polyglot_transfer.retrieval.recipes import recommended_training_size
+from polyglot_transfer.retrieval.hybrid import MODES, HybridRetriever, check_mode, fuse_arrays, ranked_keys, tune_fusion
 
 logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_CHARS = 1000  # for embedders without a tokenizer
@@ -75,55 +76,120 @@ def load_documents(path: str | Path, *, columns: dict[str, str] | None = None, l
     return load_table(path, columns=columns, lang=lang)
 
 
-def build_index(
-    folder: str | Path, data: TextDataset, *, model: str = "intfloat/multilingual-e5-small", recipe: str | None = None,
-    metric: str = "cosine", max_chars: int | None = None, force: bool = False,
-    recall_target: float | None = DEFAULT_RECALL_TARGET, max_tokens: int | str | None = "model",
-    cache_dir: str | Path | None = None, processes: int = 1, batch_size: int = 32, show_progress: bool = False,
-) -> VectorIndex:
-    """Embed `data` (passage prompt) into a new index saved at `folder`.
+def stream_documents(
+    path: str | Path, *, columns: dict[str, str] | None = None, lang: str | None = None
+) -> tuple[int, Callable[[], Iterator[Example]]]:
+    """(number of rows, a function that opens the file again and yields its rows one at a time).
 
-    Documents longer than the model reads (`max_tokens="model"`, e.g. 512 tokens for e5 less its prompt)
-    are chunked on sentence boundaries by the model's own tokenizer; `max_chars` chunks by characters
-    instead; `max_tokens=None` with no `max_chars` never chunks.
+    The counting pass reads the whole file with every check `load_table` makes (so a bad row near the end
+    is refused before any embedding starts) and keeps nothing but the count."""
+    from polyglot_transfer.data.loaders import iter_table
 
-    Passages are embedded in blocks of `EMBED_BLOCK` (each sorted by length inside sentence-transformers),
-    with a progress bar and ETA; with `cache_dir` every finished block is kept on disk, so a build that
-    was interrupted and is run again only embeds what is missing. `processes` > 1 embeds on that many CPU
-    processes (sentence-transformers' pool).
-    """
-    _check_chunking(max_chars, max_tokens)
-    folder = Path(folder)
-    check_recall_target(recall_target)
-    if folder.exists() and any(folder.iterdir()) and not force:
-        raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
-                          "or --force to replace it.")
-    embedder = Embedder(model, cache_dir=cache_dir, processes=processes, batch_size=batch_size)
-    texts, metas, keys = _documents(data, max_chars, embedder, max_tokens)
-    index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
-                        expected_size=len(texts), recall_target=recall_target)
-    try:
-        vectors = embed_passages(embedder, texts, show_progress=show_progress)
-    finally:
-        embedder.close()
-    index.add(vectors, texts, metas, keys=keys)
-    index.save(folder)
-    return index
+    n = 0
+    for _ in iter_table(path, columns=columns, lang=lang):
+        n += 1
+    if n == 0:
+        text_column = (columns or {}).get("text", "text")
+        raise DataError(f"{path} has no data rows. Expected at least one row with a {text_column!r} value.")
+    return n, lambda: iter_table(path, columns=columns, lang=lang)
 
 
 EMBED_BLOCK = 4096
 
 
-def embed_passages(embedder: Embedder, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-    """Passage vectors of `texts`, embedded block by block (progress and ETA in passages; each block is
-    written to the embedder's disk cache, when it has one, before the next starts)."""
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    with tqdm(total=len(texts), desc="embedding", unit="passage", disable=not show_progress) as bar:
-        for start in range(0, len(texts), EMBED_BLOCK):
-            block = texts[start:start + EMBED_BLOCK]
-            out[start:start + len(block)] = embedder.encode_passages(block)
-            bar.update(len(block))
-    return out
+def build_index(
+    folder: str | Path, data: TextDataset | Iterable[Example], *, model: str = "intfloat/multilingual-e5-small",
+    recipe: str | None = None, metric: str = "cosine", max_chars: int | None = None, force: bool = False,
+    recall_target: float | None = DEFAULT_RECALL_TARGET, max_tokens: int | str | None = "model",
+    cache_dir: str | Path | None = None, processes: int = 1, batch_size: int = 32, show_progress: bool = False,
+    n_documents: int | None = None, block_size: int = EMBED_BLOCK,
+) -> VectorIndex:
+    """Embed `data` (passage prompt) into a new index saved at `folder`.
+
+    `data` is a TextDataset or any iterable of Examples (e.g. `stream_documents`' reader): documents are
+    read `block_size` at a time, chunked, embedded and added, so the input is never held whole; only the
+    index (its vectors and docstore) grows with the corpus. `n_documents` (the count, when `data` has no
+    len) sizes the auto recipe and the progress bar's ETA. Approximate recipes are tuned once, at the end.
+
+    Documents longer than the model reads (`max_tokens="model"`, e.g. 512 tokens for e5 less its prompt)
+    are chunked on sentence boundaries by the model's own tokenizer; `max_chars` chunks by characters
+    instead; `max_tokens=None` with no `max_chars` never chunks.
+
+    Each block is sorted by length inside sentence-transformers; with `cache_dir` every finished block is
+    kept on disk, so a build that was interrupted and is run again only embeds what is missing.
+    `processes` > 1 embeds on that many CPU processes (sentence-transformers' pool).
+    """
+    _check_chunking(max_chars, max_tokens)
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ConfigError(f"block_size must be an int >= 1. Got {block_size!r} instead.")
+    folder = Path(folder)
+    check_recall_target(recall_target)
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise ConfigError(f"{folder} already exists and is not empty. Use `pgt index add` to add documents, "
+                          "or --force to replace it.")
+    if n_documents is None and hasattr(data, "__len__"):
+        n_documents = len(data)  # type: ignore[arg-type]
+    embedder = Embedder(model, cache_dir=cache_dir, processes=processes, batch_size=batch_size)
+    index = VectorIndex(embedder.dim, metric=metric, recipe=recipe, embedder_identity=embedder.identity,
+                        expected_size=n_documents or None, recall_target=recall_target)
+    pending: list[tuple[np.ndarray, list[str], list[dict[str, Any]], list[str]]] = []
+    n_pending = 0
+
+    def flush(last: bool = False) -> None:
+        nonlocal n_pending
+        if not pending:
+            return
+        vectors = np.concatenate([p[0] for p in pending]) if len(pending) > 1 else pending[0][0]
+        texts = [t for p in pending for t in p[1]]
+        metas = [m for p in pending for m in p[2]]
+        keys = [k for p in pending for k in p[3]]
+        pending.clear()
+        n_pending = 0
+        # a corpus added in one batch is tuned on its original vectors (and may move to a finer encoding);
+        # one added in many is tuned once at the end
+        index.add(vectors, texts, metas, keys=keys, retune=last and len(index) == 0)
+
+    seen = 0
+    try:
+        with tqdm(total=n_documents, desc="embedding", unit="passage", disable=not show_progress) as bar:
+            for block in _blocks(data, block_size):
+                # what is pending goes in once another block follows (the last block is added by flush(last=True));
+                # a recipe that needs training (IVF, PQ) waits for the sample FAISS recommends (bounded memory)
+                if pending and (index.is_trained or n_pending >= _training_sample(index, seen)):
+                    flush()
+                texts, metas, keys = _documents(TextDataset(block), max_chars, embedder, max_tokens)
+                pending.append((embedder.encode_passages(texts), texts, metas, keys))
+                n_pending += len(texts)
+                seen += len(block)
+                bar.update(len(block))
+                bar.set_postfix(entries=len(index) + n_pending, refresh=False)
+            flush(last=True)
+    finally:
+        embedder.close()
+    if seen == 0:
+        raise DataError("No documents to index: the input has no rows. Give a file with at least one document.")
+    if index._should_tune():
+        index.tune()
+    index.save(folder)
+    return index
+
+
+def _blocks(data: Iterable[Example], size: int) -> Iterator[list[Example]]:
+    block: list[Example] = []
+    for example in data:
+        block.append(example)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _training_sample(index: VectorIndex, seen: int) -> int:
+    """How many vectors to hold back before the first add: 0 for recipes without training."""
+    if index.recipe is None:
+        index._ensure_built(max(seen, index.expected_size or 0))
+    return recommended_training_size(index.recipe) if not index.is_trained else 0
 
 
 def add_documents(
@@ -191,7 +257,8 @@ def evaluate_index(
     (other judged queries), a ``tuned`` row is added: the fusion that scored best on them (`tune_fusion`).
     `cutoffs` are the k of recall@k / success@k (MRR at each k >= 10; nDCG at 10). Each query is embedded
     once (batched, longest first) and searched once per side (dense in one FAISS call, BM25 in one bm25s
-    call); every mode and the fusion tuning rank those same candidates.
+    call; no BM25 index at all when only dense is asked for); every mode ranks those same candidates, fused
+    for all queries at once in numpy (`fuse_arrays`), and so does the fusion tuning on its own queries.
     Returns {"modes": {mode: {"overall": {...}, "breakdown": [...], "per_query": {...}}}, "tuned": {...}}.
     """
     metric_names(cutoffs)  # checks the cut-offs before any work
@@ -234,14 +301,15 @@ def evaluate_index(
 
     relevant = judged(queries)
     query_langs = [e.lang or "und" for e in queries]
-    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10))
+    need_bm25 = tune is not None or any(mode != "dense" for mode in modes)  # dense alone: no BM25 index is built
+    retriever = HybridRetriever(index=index, embedder=embedder, k=max(max(cutoffs), 10),
+                                mode="hybrid_rrf" if need_bm25 else "dense")
     # queries are embedded and BM25 is built once; every mode ranks the same candidates
-    logger.info("Retrieving candidates for %d queries (dense and BM25)...", len(queries))
-    pairs = retriever.candidates(queries.texts, depth=max(4 * retriever.k, 50), both=True)
+    logger.info("Retrieving candidates for %d queries (%s)...", len(queries), "dense and BM25" if need_bm25 else "dense")
+    cands = retriever.candidate_arrays(queries.texts, depth=max(4 * retriever.k, 50), both=need_bm25)
 
-    def score(setting: dict[str, Any]) -> dict[str, Any]:
-        ranked = [[source_of[d] for d, _ in fuse_candidates(dense, sparse, **setting)[: retriever.k]]
-                  for dense, sparse in pairs]
+    def score(setting: dict[str, Any]) -> dict[str, Any]:  # every query's fusion at once, in numpy
+        ranked = ranked_keys(fuse_arrays(*cands, **setting, k=retriever.k)[0], source_of.__getitem__)
         return {"overall": ranking_metrics(ranked, relevant, cutoffs=cutoffs),
                 "breakdown": cross_lingual_breakdown(ranked, relevant, query_langs, lang_of, cutoffs=cutoffs),
                 "per_query": {k: v.tolist() for k, v in per_query_scores(ranked, relevant, cutoffs=cutoffs).items()}}
