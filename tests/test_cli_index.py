@@ -119,3 +119,22 @@ def test_index_evaluate_takes_relevance_from_labels(tiny_encoder, tmp_path, caps
     assert {h["lang"] for h in json.loads(capsys.readouterr().out)} == {"swh_Latn"}
     assert main(["index", "search", str(folder), "mahindi", "--where", "lnag=swa"]) == 2
     assert "Unknown metadata key(s) ['lnag']" in capsys.readouterr().err
+
+
+def test_index_evaluate_builds_first_in_the_same_process(tiny_encoder, tmp_path, capsys):
+    folder = tmp_path / "idx"
+    docs = [json.loads(line) for line in DOCS.read_text(encoding="utf-8").splitlines()]
+    queries = _judged(tmp_path / "q.jsonl", docs[:12])
+    assert main(["index", "evaluate", str(folder), "--build-from", str(DOCS), "--model", str(tiny_encoder),
+                 "--queries", str(queries), "--modes", "bm25", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "48 entries from 48 documents" in captured.err  # the build's line stays out of the JSON
+    assert json.loads(captured.out)["modes"]["bm25"]["overall"]["n_queries"] == 12
+    assert main(["index", "info", str(folder)]) == 0 and json.loads(capsys.readouterr().out)["count"] == 48
+    # the folder now exists: building again needs --force, and nothing is evaluated before that is said
+    assert main(["index", "evaluate", str(folder), "--build-from", str(DOCS), "--model", str(tiny_encoder),
+                 "--queries", str(queries)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["index", "evaluate", str(folder), "--build-from", str(DOCS), "--model", str(tiny_encoder),
+                 "--queries", str(queries), "--modes", "dense", "--force", "--json"]) == 0
+    assert "dense" in json.loads(capsys.readouterr().out)["modes"]

@@ -12,7 +12,8 @@ EXAMPLES = """  pgt index build idx/ --from corpora/agri_advice/documents.jsonl
   pgt index add idx/ --from more_docs.csv --columns text=body
   pgt index delete idx/ --ids 3 7
   pgt index info idx/
-  pgt index evaluate idx/ --queries judged.jsonl --tune-on dev.jsonl --out retrieval.json"""
+  pgt index evaluate idx/ --queries judged.jsonl --tune-on dev.jsonl --out retrieval.json
+  pgt index evaluate idx/ --build-from docs.jsonl --queries judged.jsonl   # build + evaluate, one model load"""
 
 
 def _columns(items: list[str] | None) -> dict[str, str] | None:
@@ -75,7 +76,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                             force=args.force, recall_target=args.recall_target, cache_dir=args.cache_dir,
                             processes=args.processes, batch_size=args.batch_size, show_progress=True,
                             n_documents=n_docs, block_size=args.block_size, **chunking)
-    print(f"{args.folder}: {len(index)} entries from {n_docs} documents (recipe {index.recipe})")
+    print(f"{args.folder}: {len(index)} entries from {n_docs} documents (recipe {index.recipe})",
+          file=sys.stderr if getattr(args, "log_to_stderr", False) else sys.stdout)
     return 0
 
 
@@ -151,6 +153,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cutoffs = _cutoffs(args.at)
     queries = load_documents(args.queries, columns=columns, lang=args.lang)
     tune = load_documents(args.tune_on, columns=columns, lang=args.lang) if args.tune_on else None
+    if args.build_from:  # build first, in this process: the embedder loads once for both steps
+        cmd_build(argparse.Namespace(
+            folder=args.folder, source=args.build_from, columns=None, lang=None, chunk_tokens=None, chunk_chars=None,
+            model=args.model, recipe=args.recipe, metric="cosine", force=args.force, recall_target=0.95,
+            cache_dir=None, processes=1, batch_size=32, block_size=4096, log_to_stderr=True))
     with logging_redirect_tqdm():  # log lines do not break the progress bars
         result = evaluate_index(args.folder, queries, modes=args.modes or MODES, tune=tune,
                                 relevant_by=args.relevant_by, cutoffs=cutoffs, show_progress=not args.json)
@@ -253,8 +260,15 @@ def register(sub, add) -> None:
                     "  pgt index evaluate idx/ --queries judged.jsonl\n"
                     "  pgt index evaluate idx/ --queries corpora/agri_advice/test.jsonl --relevant-by label\n"
                     "  pgt index evaluate idx/ --queries test.jsonl --tune-on dev.jsonl --out retrieval.json\n"
-                    "  pgt index evaluate idx/ --queries judged.csv --modes dense hybrid_norm --json")
+                    "  pgt index evaluate idx/ --queries judged.csv --modes dense hybrid_norm --json\n"
+                    "  pgt index evaluate idx/ --build-from docs.jsonl --queries judged.jsonl   # build + evaluate")
     p.add_argument("folder")
+    p.add_argument("--build-from", default=None, metavar="DOCS",
+                   help="first build FOLDER from this documents file (columns text / id / lang, default build "
+                        "settings), in the same process: the embedder loads once for both steps")
+    p.add_argument("--model", default="intfloat/multilingual-e5-small", help="embedder for --build-from")
+    p.add_argument("--recipe", default=None, help="FAISS factory string for --build-from (default: by corpus size)")
+    p.add_argument("--force", action="store_true", help="with --build-from: replace an existing folder")
     p.add_argument("--queries", required=True, help="judged queries file (jsonl / csv / tsv)")
     p.add_argument("--tune-on", default=None, metavar="FILE",
                    help="other judged queries to choose the fusion on (adds a 'tuned' row)")
