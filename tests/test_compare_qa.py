@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from polyglot_transfer.data.corpora import load_demo_corpus
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.evaluation.config import build_config, load_config
+from polyglot_transfer.evaluation.qa_runner import document_versions
 from polyglot_transfer.evaluation.qa_setups import build_prompt, extract_answer, qa_kind, qa_view
 from polyglot_transfer.evaluation.task_data import load_task_data
 from polyglot_transfer.tasks import TASK_TYPES, TASKS, TaskConfig, check_task
@@ -113,6 +115,10 @@ def test_cells_hold_answers_passages_and_gold_passage_ids(qa_run):
     assert all(1 <= len(ids) <= 2 for ids in rag["seen_doc_ids"])  # k=2, packed into 60 tokens
     assert all(len(ids) == len(texts) for ids, texts in zip(rag["seen_doc_ids"], rag["seen_passages"]))
     assert all(g and g[0].startswith("doc-") for g in rag["gold_doc_ids"])
+    # the gold set is every version of the question's document (translation_of links in documents.jsonl)
+    versions = document_versions(load_demo_corpus().documents)
+    assert [versions[g[0]] for g in rag["gold_doc_ids"]] == rag["gold_doc_ids"]
+    assert any(len(g) > 1 for g in rag["gold_doc_ids"])
     assert "Question: " in rag["prompt_example"] and rag["prompt_example"].endswith("Answer:")
     assert "[1] " in rag["prompt_example"] and "Answer in Hausa." in rag["prompt_example"]
     closed = json.loads((cells / "closed_book" / "hau_Latn.json").read_text())
