@@ -267,6 +267,10 @@ def test_the_answer_rule_drops_the_leading_newline_and_stops_at_the_line_end():
     assert extract_answer("  \n\n \"sau biyu a mako\"  \nmore") == "sau biyu a mako"
     assert extract_answer(" 75 cm Question: next") == "75 cm"
     assert extract_answer("\n\n") == ""
+    # a copied passage marker of the rag prompt is not part of the answer; a number in the answer is
+    assert extract_answer("\n[1] about 50,000 litres\n[2] ...") == "about 50,000 litres"
+    assert extract_answer("[2][3] every three months") == "every three months"
+    assert extract_answer("[12 weeks]") == "[12 weeks]"
 
 
 def test_the_prompt_has_the_target_instruction_passages_demonstrations_and_ends_in_answer():
