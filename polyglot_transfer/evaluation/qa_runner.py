@@ -180,11 +180,16 @@ class _Unit:
         return text if len(ids) <= n_tokens else self.tokenizer.decode(ids[:n_tokens], skip_special_tokens=True).strip()
 
     def pack(self, rcfg: QARetrievalConfig, passages: list[tuple[str, str]]) -> tuple[list[str], list[str], list[str]]:
-        """(numbered passages in the prompt, their doc ids, their texts): each cut to passage_tokens, packed
-        into max_context_tokens (retrieval.rag_prompts.RagPrompt.pack: whole passages, best first)."""
+        """(numbered passages in the prompt, their doc ids, their texts): each cut to passage_tokens, or to an
+        equal share of max_context_tokens when the k passages would not fit it whole (so no retrieved passage
+        is dropped for want of a few tokens), packed into max_context_tokens (retrieval.rag_prompts.RagPrompt.pack:
+        whole passages, best first)."""
         from polyglot_transfer.retrieval.rag_prompts import RagPrompt
 
-        short = [(doc_id, self.shorten(text, rcfg.passage_tokens)) for doc_id, text in passages]
+        marker = 6  # "[n] " costs ~4 decoder tokens per passage; re-tokenising a cut passage can add one or two
+        share = rcfg.max_context_tokens // max(1, len(passages)) - marker
+        cut = max(8, min(rcfg.passage_tokens, share))
+        short = [(doc_id, self.shorten(text, cut)) for doc_id, text in passages]
         packed = RagPrompt(max_context_tokens=rcfg.max_context_tokens, tokenizer=self.tokenizer).pack(
             [text for _, text in short])
         seen = short[: len(packed)]
