@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from polyglot_transfer.data.corpora import load_demo_corpus
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.evaluation.config import build_config, load_config
+from polyglot_transfer.evaluation.qa_runner import document_versions
 from polyglot_transfer.evaluation.qa_setups import build_prompt, extract_answer, qa_kind, qa_view
 from polyglot_transfer.evaluation.task_data import load_task_data
 from polyglot_transfer.tasks import TASK_TYPES, TASKS, TaskConfig, check_task
@@ -110,9 +112,14 @@ def test_cells_hold_answers_passages_and_gold_passage_ids(qa_run):
     cells = result.run_dir / "cells" / "seed0" / "eng_Latn"
     rag = json.loads((cells / "rag" / "hau_Latn.json").read_text())
     assert rag["kind"] == "rag" and len(rag["y_pred"]) == len(rag["y_true"]) == len(rag["questions"]) == 4
-    assert all(1 <= len(ids) <= 2 for ids in rag["seen_doc_ids"])  # k=2, packed into 60 tokens
+    # k=2 passages of up to 24 tokens, cut to a share of the 60-token context so that both fit
+    assert all(len(ids) == 2 for ids in rag["seen_doc_ids"]), rag["seen_doc_ids"]
     assert all(len(ids) == len(texts) for ids, texts in zip(rag["seen_doc_ids"], rag["seen_passages"]))
     assert all(g and g[0].startswith("doc-") for g in rag["gold_doc_ids"])
+    # the gold set is every version of the question's document (translation_of links in documents.jsonl)
+    versions = document_versions(load_demo_corpus().documents)
+    assert [versions[g[0]] for g in rag["gold_doc_ids"]] == rag["gold_doc_ids"]
+    assert any(len(g) > 1 for g in rag["gold_doc_ids"])
     assert "Question: " in rag["prompt_example"] and rag["prompt_example"].endswith("Answer:")
     assert "[1] " in rag["prompt_example"] and "Answer in Hausa." in rag["prompt_example"]
     closed = json.loads((cells / "closed_book" / "hau_Latn.json").read_text())
@@ -261,6 +268,10 @@ def test_the_answer_rule_drops_the_leading_newline_and_stops_at_the_line_end():
     assert extract_answer("  \n\n \"sau biyu a mako\"  \nmore") == "sau biyu a mako"
     assert extract_answer(" 75 cm Question: next") == "75 cm"
     assert extract_answer("\n\n") == ""
+    # a copied passage marker of the rag prompt is not part of the answer; a number in the answer is
+    assert extract_answer("\n[1] about 50,000 litres\n[2] ...") == "about 50,000 litres"
+    assert extract_answer("[2][3] every three months") == "every three months"
+    assert extract_answer("[12 weeks]") == "[12 weeks]"
 
 
 def test_the_prompt_has_the_target_instruction_passages_demonstrations_and_ends_in_answer():

@@ -30,7 +30,7 @@ TEST_LANGS = ["eng_Latn", "fra_Latn", "hin_Deva", "swh_Latn", "hau_Latn", "yor_L
 KEYS = {
     "train.jsonl": {"id", "text", "label", "lang"},
     "test.jsonl": {"id", "item", "text", "label", "lang"},
-    "documents.jsonl": {"id", "title", "text", "label", "lang"},
+    "documents.jsonl": {"id", "title", "text", "label", "lang", "translation_of"},
 }
 TRAIN_PER_LABEL = 35
 TEST_ITEMS_PER_LABEL = 10
@@ -101,7 +101,7 @@ def test_rows_have_exactly_the_documented_keys(files, name):
         assert set(row) == KEYS[name], (
             f"{name} row {row.get('id')!r} has keys {sorted(row)}, expected {sorted(KEYS[name])}"
         )
-        for key in KEYS[name]:
+        for key in KEYS[name] - {"translation_of"}:  # translation_of: a document id or null (an original)
             assert isinstance(row[key], str), f"{name} row {row.get('id')!r}: {key!r} must be a string"
 
 
@@ -269,3 +269,16 @@ def test_english_test_items_do_not_leak_into_train(train, test_rows):
     train_texts = {norm(r["text"]) for r in train}
     leaked = [r["id"] for r in test_rows if r["lang"] == "eng_Latn" and norm(r["text"]) in train_texts]
     assert not leaked, f"English test items also present in train.jsonl: {leaked}"
+
+
+def test_document_translations_link_to_a_document_of_the_same_topic_in_another_language(docs):
+    by_id = {row["id"]: row for row in docs}
+    linked = [row for row in docs if row["translation_of"] is not None]
+    assert len(linked) == 16, f"{len(linked)} documents have translation_of, the card documents 16"
+    for row in linked:
+        original = by_id.get(row["translation_of"])
+        assert original is not None, f"{row['id']} translates {row['translation_of']!r}, which is not a document"
+        assert original["label"] == row["label"], f"{row['id']} and its original {original['id']} differ in label"
+        assert original["lang"] != row["lang"], f"{row['id']} 'translates' {original['id']} into the same language"
+    assert all(by_id[row["id"]]["lang"] == "eng_Latn" for row in docs if row["translation_of"] is None
+               and row["id"] not in ("doc-007", "doc-015")), "only doc-007 and doc-015 are non-English originals"

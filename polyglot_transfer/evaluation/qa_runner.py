@@ -12,6 +12,11 @@ line or EOS.
 A QA cell holds, per question: the id, the question, the gold answers (``y_true``), the extracted answer
 (``y_pred``), the raw generation, and for retrieval setups the ids and texts of the passages the generator
 saw (``seen_doc_ids``, ``seen_passages``) with the gold passage ids (``gold_doc_ids``).
+
+Gold passages across languages: a document may name the document it translates (``translation_of`` in its
+row, kept in ``meta``); the gold set of a question is every version of its gold document (the original and
+all its translations, followed transitively), so a Swahili question that retrieves the Swahili version of
+its document is a hit. :func:`document_versions` builds those sets.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from polyglot_transfer.measure.metrics import get_metric
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["answerable", "gold_answers", "run_qa_unit"]
+__all__ = ["answerable", "document_versions", "gold_answers", "run_qa_unit"]
 
 
 def gold_answers(example: Example) -> list[str]:
@@ -62,6 +67,40 @@ def answerable(ds: TextDataset) -> TextDataset:
     return ds if len(kept) == len(ds) else TextDataset(kept, name=ds.name)
 
 
+def document_versions(docs: TextDataset | None) -> dict[str, list[str]]:
+    """Doc id -> ids of every version of that document (itself first, then the others in collection order).
+
+    A document's ``meta["translation_of"]`` names the document it translates; versions are the documents
+    connected through those links (a translation of a translation is a version too). Raises DataError for
+    a link to an id that is not in the collection.
+    """
+    if docs is None:
+        return {}
+    ids = [e.id for e in docs]
+    known = set(ids)
+    root = {d: d for d in ids}  # union-find over the translation links
+
+    def find(d: str) -> str:
+        while root[d] != d:
+            d = root[d]
+        return d
+
+    for e in docs:
+        target = (e.meta or {}).get("translation_of")
+        if target in (None, ""):
+            continue
+        target = str(target)
+        if target not in known:
+            raise DataError(f"Document {e.id!r} of {docs.name!r} has translation_of {target!r}, which is not a "
+                            f"document id of the collection ({len(known)} documents). Fix the id or remove the "
+                            "field (an original document has none).")
+        root[find(e.id)] = find(target)
+    groups: dict[str, list[str]] = {}
+    for d in ids:
+        groups.setdefault(find(d), []).append(d)
+    return {d: [d] + [o for o in groups[find(d)] if o != d] for d in ids}
+
+
 class _Unit:
     """The lazily built, shared pieces of one (seed, source) unit."""
 
@@ -73,6 +112,8 @@ class _Unit:
         self._tokenizer = None
         docs = data.documents
         self.doc_text = {e.id: e.text for e in docs} if docs is not None else {}
+        self.doc_lang = {e.id: e.lang for e in docs} if docs is not None else {}
+        self.versions = document_versions(docs)
         self.gold_by_query: dict[str, list[str]] = {}
         for e in docs or []:
             for qid in (e.meta or {}).get("query_ids") or []:
@@ -97,8 +138,17 @@ class _Unit:
         return self._base
 
     def gold_ids(self, example: Example) -> list[str]:
+        """Every version of the question's gold document(s): the named one first, then its translations."""
         doc = (example.meta or {}).get("doc_id")
-        return [str(doc)] if doc else list(self.gold_by_query.get(example.id, []))
+        named = [str(doc)] if doc else list(self.gold_by_query.get(example.id, []))
+        return list(dict.fromkeys(v for d in named for v in self.versions.get(d, [d])))
+
+    def training_gold(self, example: Example) -> list[str]:
+        """The one gold passage of a RAFT training prompt: the version in the question's language if there is
+        one, else the named gold document."""
+        gold = self.gold_ids(example)
+        same = [d for d in gold if self.doc_lang.get(d) == example.lang]
+        return (same or gold)[:1]
 
     def retriever(self, rcfg: QARetrievalConfig) -> Any:
         key = key_of([rcfg.embedder, rcfg.mode])
@@ -130,11 +180,16 @@ class _Unit:
         return text if len(ids) <= n_tokens else self.tokenizer.decode(ids[:n_tokens], skip_special_tokens=True).strip()
 
     def pack(self, rcfg: QARetrievalConfig, passages: list[tuple[str, str]]) -> tuple[list[str], list[str], list[str]]:
-        """(numbered passages in the prompt, their doc ids, their texts): each cut to passage_tokens, packed
-        into max_context_tokens (retrieval.rag_prompts.RagPrompt.pack: whole passages, best first)."""
+        """(numbered passages in the prompt, their doc ids, their texts): each cut to passage_tokens, or to an
+        equal share of max_context_tokens when the k passages would not fit it whole (so no retrieved passage
+        is dropped for want of a few tokens), packed into max_context_tokens (retrieval.rag_prompts.RagPrompt.pack:
+        whole passages, best first)."""
         from polyglot_transfer.retrieval.rag_prompts import RagPrompt
 
-        short = [(doc_id, self.shorten(text, rcfg.passage_tokens)) for doc_id, text in passages]
+        marker = 6  # "[n] " costs ~4 decoder tokens per passage; re-tokenising a cut passage can add one or two
+        share = rcfg.max_context_tokens // max(1, len(passages)) - marker
+        cut = max(8, min(rcfg.passage_tokens, share))
+        short = [(doc_id, self.shorten(text, cut)) for doc_id, text in passages]
         packed = RagPrompt(max_context_tokens=rcfg.max_context_tokens, tokenizer=self.tokenizer).pack(
             [text for _, text in short])
         seen = short[: len(packed)]
@@ -185,8 +240,9 @@ class _Unit:
         for i, e in enumerate(rows):
             passages = None
             if rcfg is not None:
-                gold = [(d, self.doc_text[d]) for d in self.gold_ids(e) if d in self.doc_text][:1]
-                others = [p for p in retrieved[i] if p[0] not in {d for d, _ in gold}][: rcfg.distractors]
+                gold = [(d, self.doc_text[d]) for d in self.training_gold(e) if d in self.doc_text]
+                versions = set(self.gold_ids(e))  # no other version of the gold document as a "distractor"
+                others = [p for p in retrieved[i] if p[0] not in versions][: rcfg.distractors]
                 chosen = gold + others
                 rng.shuffle(chosen)  # the gold passage is not always first
                 passages, _, _ = self.pack(rcfg, chosen)

@@ -15,7 +15,8 @@ A setup of a ``generative_qa`` task is one of four kinds, read from the blocks i
 The prompt (:func:`build_prompt`) is the same for every kind, passages and demonstrations where the kind has
 them, and ends in ``Answer:``; the answer rule (:func:`extract_answer`): leading whitespace is dropped (a base
 decoder such as gemma-3-270m starts its answer with a newline), the answer is the first line, cut where the
-model starts a new ``Question:``, and stripped of surrounding quotes. Generation stops at the end of that
+model starts a new ``Question:``, without a leading passage marker such as ``[1]`` (a base decoder given
+numbered passages often copies one) and stripped of surrounding quotes. Generation stops at the end of that
 line or at EOS.
 
 Everything here is pure: no model is loaded (config validation calls it at `pgt validate` time).
@@ -23,6 +24,7 @@ Everything here is pure: no model is loaded (config validation calls it at `pgt 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,11 +185,16 @@ def build_prompt(question: str, lang: str, *, passages: Sequence[str] | None = N
     return "\n\n".join(parts)
 
 
+_PASSAGE_MARKER = re.compile(r"^(?:\[\d{1,2}\]\s*)+")
+
+
 def extract_answer(raw: str) -> str:
-    """The answer in a generation: the first non-blank line, cut at a new "Question:", quotes stripped."""
+    """The answer in a generation: the first non-blank line, cut at a new "Question:", without a leading
+    passage marker ("[1] ", copied from the numbered passages of the rag prompt), quotes stripped."""
     text = raw.lstrip()
     line = text.split("\n", 1)[0]
     line = line.split("Question:", 1)[0]
+    line = _PASSAGE_MARKER.sub("", line.strip())
     return line.strip().strip("\"'“”«»").strip()
 
 

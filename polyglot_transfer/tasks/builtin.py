@@ -92,7 +92,8 @@ def _agri_qa_check(config: TaskConfig, sources: list[str], targets: list[str]) -
 AGRI_QA_CARD = {
     "name": "agri_advice QA",
     "description": "Ten farming questions with short reference answers, each in 7 languages, answered by English "
-                   "advice documents of agri_advice (doc_id: the gold passage). Items qa-001..qa-004 are the "
+                   "advice documents of agri_advice (doc_id: the gold document; its Swahili and Hausa versions, linked by "
+                   "translation_of in documents.jsonl, are gold passages too). Items qa-001..qa-004 are the "
                    "training / demonstration items, the other six the test questions.",
     "licence": "CC-BY-4.0",
     "how_made": "Written by the team; translations made with machine assistance, not checked by native speakers. "
