@@ -4,83 +4,55 @@ This module adds the ``token_classification`` task to the engine (:data:`~polygl
 any engine strategy that lists it (`lora`, `full`, `peft`, and the `token_classification` declaration
 here) trains a token head when given a TokenDataset. Words are split into subwords by the model's (fast)
 tokenizer; each word's label sits on its first subword and every other position gets -100, so the loss
-and the predictions are per word. Scores are entity-level (seqeval's default, lenient mode: a span
-starts at B-/S-, or at I-/E- after O or another type) micro precision / recall / F1 (`entity_f1`).
+and the predictions are per word. Scores are entity-level micro precision / recall / F1 from seqeval
+(IOB2, strict: :func:`polyglot_transfer.measure.ner.entity_scores`), the metric the evaluator reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from annotated_types import Ge
 
-from polyglot_transfer.adapt.base import STRATEGIES, Length, LoraFields, TrainerFields
+from polyglot_transfer.adapt.base import STRATEGIES, Epochs, Length, LoraFields, Positive, TrainerFields
 from polyglot_transfer.adapt.engine import (
     TASK_PREDICT, TASKS, Task, TunedStrategy, inference, pretrained_model, save_pretrained_model, to_numpy,
 )
 from polyglot_transfer.data.conll import TokenDataset
 from polyglot_transfer.errors import DataError, UnsupportedError
+from polyglot_transfer.measure.ner import entity_scores
 from polyglot_transfer.typed_config import typed
 
 logger = logging.getLogger(__name__)
 
-Span = tuple[str, int, int]  # (type, first token, last token), inclusive
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    if tag == "O" or not tag:
-        return "O", ""
-    prefix, _, kind = tag.partition("-")
-    return (prefix, kind) if kind else ("I", prefix)  # a bare "PER" counts as inside a PER span
-
-
-def entity_spans(tags: list[str]) -> list[Span]:
-    """Entity spans of one tag sequence (BIO / IOB1 / IOBES), as seqeval's default mode reads them."""
-    spans: list[Span] = []
-    prev_prefix, prev_kind, begin = "O", "", -1
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, kind = _split_tag(tag)
-        end = (prev_prefix in ("E", "S")
-               or (prev_prefix in ("B", "I") and prefix in ("B", "S", "O"))
-               or (prev_prefix != "O" and prev_kind != kind))
-        if end and begin >= 0:
-            spans.append((prev_kind, begin, i - 1))
-            begin = -1
-        start = (prefix in ("B", "S")
-                 or (prev_prefix in ("E", "S", "O") and prefix in ("I", "E"))
-                 or (prefix != "O" and prev_kind != kind))
-        if start:
-            begin = i
-        prev_prefix, prev_kind = prefix, kind
-    return spans
-
-
-def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
-    """Micro entity-level precision, recall and F1 over sentences (exact span and type match)."""
-    if len(gold) != len(pred):
-        raise DataError(f"entity_f1: {len(gold)} gold sentences but {len(pred)} predicted ones.")
-    g_all, p_all = set(), set()
-    for n, (g, p) in enumerate(zip(gold, pred)):
-        if len(g) != len(p):
-            raise DataError(f"entity_f1: sentence {n} has {len(g)} gold tags but {len(p)} predicted tags.")
-        g_all |= {(n, *s) for s in entity_spans(g)}
-        p_all |= {(n, *s) for s in entity_spans(p)}
-    hit = len(g_all & p_all)
-    precision = hit / len(p_all) if p_all else 0.0
-    recall = hit / len(g_all) if g_all else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": float(len(g_all))}
+# The learning rate each method gets unless the config names one. The three train very different
+# parameter sets: a linear classifier on frozen features (head), low-rank adapters plus the classifier
+# (lora), every transformer weight (full); one shared rate collapses at least one of them to all-'O'.
+# Chosen on source-language dev data (benchmarks/results/masakhaner_dev_sweep.md).
+METHOD_LEARNING_RATES = {"head": 5e-3, "lora": 1e-3, "full": 1e-4}
 
 
 @typed
 @dataclass
 class TokenClassificationConfig(TrainerFields, LoraFields):
-    # "lora" (adapters + trained token head), "full", or "head" (frozen encoder + token head)
-    method: Literal["lora", "full", "head"] = "lora"
+    # "full" (every transformer weight), "lora" (adapters + trained token head), or "head" (frozen encoder +
+    # token head)
+    method: Literal["lora", "full", "head"] = "full"
+    learning_rate: Positive | None = None  # None: the method's rate (METHOD_LEARNING_RATES)
+    epochs: Epochs = 3
+    # full: keep the word-embedding matrix frozen. Languages absent from training keep the pre-trained
+    # (aligned) embeddings of their subwords, and the optimiser skips ~80% of a small encoder's weights.
+    freeze_embeddings: bool = True
     max_length: Length = 128
+    # At least this many optimiser steps: a small training set gets more epochs instead of stopping while the
+    # model still tags everything 'O' (entities are ~10-15% of the words; the 'O' prior is learned first).
+    min_steps: Annotated[int, Ge(0)] = 200
 
 
 def encode(s: Any, sentences: list[list[str]], tags: list[list[str]] | None = None) -> Any:
@@ -116,7 +88,10 @@ def _build(s: Any, path: Path, folder: Path | None) -> Any:
 
             model.load_state_dict(load_file(str(folder / "head.safetensors")), strict=False)
         return model
-    return pretrained_model(s, AutoModelForTokenClassification, path, folder, **kwargs)
+    model = pretrained_model(s, AutoModelForTokenClassification, path, folder, **kwargs)
+    if folder is None and s.peft_method == "none" and getattr(s.config, "freeze_embeddings", False):
+        model.get_input_embeddings().weight.requires_grad = False
+    return model
 
 
 def _head_only(s: Any) -> bool:
@@ -204,10 +179,30 @@ class TokenClassificationStrategy(TunedStrategy):
     tasks = ("token_classification",)
     model_families = frozenset({"encoder"})
 
+    def __init__(self, config: TokenClassificationConfig, model: str | Path, **kwargs: Any) -> None:
+        if config.learning_rate is None:  # the method's own rate, written into the saved config
+            config = dataclasses.replace(config, learning_rate=METHOD_LEARNING_RATES[config.method])
+        super().__init__(config, model, **kwargs)
+
     @property
     def peft_method(self) -> str:
         return "none" if self.config.method in ("full", "head") else self.config.method
 
+    def _train(self, model: Any, dataset: Any, collator: Any) -> None:
+        """The engine's training, with `max_steps` raised to `min_steps` when the epochs give fewer steps."""
+        c = self.config
+        steps = math.ceil(len(dataset) / c.batch_size) * c.epochs
+        if steps >= c.min_steps or "max_steps" in c.trainer_args:
+            super()._train(model, dataset, collator)
+            return
+        logger.info("%s: %d sentences x %d epochs give %d steps; training %d steps (min_steps)", self.name,
+                    len(dataset), c.epochs, steps, c.min_steps)
+        self.config = dataclasses.replace(c, trainer_args={**c.trainer_args, "max_steps": c.min_steps})
+        try:
+            super()._train(model, dataset, collator)
+        finally:
+            self.config = c
+
     def evaluate(self, data: TokenDataset) -> dict[str, float]:
         """Entity-level micro precision / recall / F1 of the predictions on `data`."""
-        return entity_f1(data.tags, self.predict(data.tokens))
+        return entity_scores(data.tags, self.predict(data.tokens))
