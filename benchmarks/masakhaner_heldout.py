@@ -201,6 +201,8 @@ def markdown(result: dict, cmd: str, seconds: float) -> str:
              f"Model {MODEL}; seed {seed}; {n_train} training sentences per language and "
              f"{n_test} {'dev' if cmd == 'sweep' else 'test'} sentences per scored language "
              f"(seeded samples); entity-level micro F1, seqeval IOB2 strict. Wall time {seconds / 60:.0f} min.", ""]
+    if result.get("note"):
+        lines += [result["note"], ""]
     if cmd == "sweep":
         lines += [f"Setup `{result['setup']}` of eval/configs/masakhaner.yaml with {json.dumps(result['overrides'])}, "
                   f"trained on {', '.join(TRAIN_LANGS)} pooled, "
