@@ -42,12 +42,12 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache
 
 # MasakhaNER leave-languages-out, a small CPU sample: head, lora and full trained on six languages pooled
-# (60 sentences each) and tested on four languages never trained on; then the side-by-side held-out
+# (40 sentences each) and tested on four languages never trained on; then the side-by-side held-out
 # benchmark against a plain transformers fine-tuning on Swahili. Drop the --set lines (the config's sizes)
 # or all of task.max_* on a GPU for the full benchmark.
 bench-masakhaner: setup
 	PGT_CORPORA_DIR=$${PGT_CORPORA_DIR:-../shared/corpora} $(PGT) compare eval/configs/masakhaner_heldout.yaml \
-	  --set "sources=[hau_Latn+ibo_Latn+kin_Latn+lug_Latn+pcm_Latn+swh_Latn]" --set task.max_train=60 --set task.max_test=50 \
+	  --set "sources=[hau_Latn+ibo_Latn+kin_Latn+lug_Latn+pcm_Latn+swh_Latn]" --set task.max_train=40 --set task.max_test=40 \
 	  --set setups.head.adapt.min_steps=0 --set setups.lora.adapt.min_steps=0 --set setups.full.adapt.min_steps=0 \
 	  --set output_dir=runs/masakhaner-small
 	PYTHONPATH=. PGT_CORPORA_DIR=$${PGT_CORPORA_DIR:-../shared/corpora} $(PY) benchmarks/masakhaner_heldout.py heldout \
