@@ -129,7 +129,7 @@ def _prepare(s: Any, train: Any, source: Any) -> tuple[Any, Any]:
     s.labels_ = train.tag_set
     s.model_ = s._build()
     enc = encode(s, train.tokens, train.tags)
-    if s.config.init_head == "probe":
+    if getattr(s.config, "init_head", "random") == "probe":  # also the lora / full strategies' LP-FT option
         init_head_from_probe(s, enc)
     ds = Dataset.from_dict({k: enc[k] for k in ("input_ids", "attention_mask", "labels")})
     return ds, DataCollatorForTokenClassification(s.tokenizer_)
@@ -163,8 +163,9 @@ def init_head_from_probe(s: Any, enc: Any) -> None:
     from polyglot_transfer.adapt.base import softmax_weights
 
     x, y = _last_hidden(s, enc)
-    if len(y) > s.config.probe_tokens:
-        keep = np.random.default_rng(s.seed).choice(len(y), s.config.probe_tokens, replace=False)
+    cap = getattr(s.config, "probe_tokens", 20000)
+    if len(y) > cap:
+        keep = np.random.default_rng(s.seed).choice(len(y), cap, replace=False)
         x, y = x[keep], y[keep]
     n = len(s.labels_)
     clf = LogisticRegression(max_iter=300, random_state=s.seed).fit(x, y)
