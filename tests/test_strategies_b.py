@@ -539,3 +539,14 @@ def test_saved_strategy_json_is_plain(tiny_decoder, toy, tmp_path):
     meta = json.loads((tmp_path / "p" / "strategy.json").read_text())
     assert meta["strategy"] == "prompting" and meta["labels"] == ["neg", "pos"]
     assert json.loads((tmp_path / "p" / "demonstrations.json").read_text())[0].keys() == {"text", "label"}
+
+
+def test_token_classification_classifier_starts_from_a_probe(tiny_plain, tmp_path):
+    ds = load_conll(_write_conll(tmp_path / "train.conll"), "yor")
+    still = {"method": "full", "epochs": 1, "batch_size": 4, "min_steps": 0, "learning_rate": 1e-12}  # no real update
+    probed = build_strategy("token_classification", still, tiny_plain).fit(ds)
+    fresh = build_strategy("token_classification", {**still, "init_head": "random"}, tiny_plain).fit(ds)
+    assert probed.evaluate(ds)["f1"] > 0.5 > fresh.evaluate(ds)["f1"]
+    # the LoRA copy PEFT trains is the one initialised (modules_to_save), not only the original
+    lora = build_strategy("token_classification", {**still, "method": "lora"}, tiny_plain).fit(ds)
+    assert lora.evaluate(ds)["f1"] == pytest.approx(probed.evaluate(ds)["f1"])
