@@ -41,11 +41,14 @@ test-slow: setup
 clean:
 	rm -rf $(VENV) runs .pytest_cache
 
-# MasakhaNER transfer matrix, a small CPU sample (Swahili -> the 10 languages; head, lora, full). Drop the
-# --set lines (the config's sizes) or all of task.max_* on a GPU for the full benchmark.
+# MasakhaNER leave-languages-out, a small CPU sample: head, lora and full trained on six languages pooled
+# (40 sentences each) and tested on four languages never trained on; then the side-by-side held-out
+# benchmark against a plain transformers fine-tuning on Swahili. Drop the --set lines (the config's sizes)
+# or all of task.max_* on a GPU for the full benchmark.
 bench-masakhaner: setup
-	$(PGT) compare eval/configs/masakhaner.yaml --set "sources=[swh_Latn]" --set task.max_train=100 --set task.max_test=30 \
-	  --set "setups.head.adapt={strategy: token_classification, method: head, epochs: 2, learning_rate: 0.05, batch_size: 8}" \
-	  --set "setups.lora.adapt={strategy: token_classification, method: lora, epochs: 2, learning_rate: 0.005, batch_size: 8}" \
-	  --set "setups.full.adapt={strategy: token_classification, method: full, epochs: 2, learning_rate: 0.0003, batch_size: 8}" \
+	PGT_CORPORA_DIR=$${PGT_CORPORA_DIR:-../shared/corpora} $(PGT) compare eval/configs/masakhaner_heldout.yaml \
+	  --set "sources=[hau_Latn+ibo_Latn+kin_Latn+lug_Latn+pcm_Latn+swh_Latn]" --set task.max_train=40 --set task.max_test=40 \
+	  --set setups.head.adapt.min_steps=0 --set setups.lora.adapt.min_steps=0 --set setups.full.adapt.min_steps=0 \
 	  --set output_dir=runs/masakhaner-small
+	PYTHONPATH=. PGT_CORPORA_DIR=$${PGT_CORPORA_DIR:-../shared/corpora} $(PY) benchmarks/masakhaner_heldout.py heldout \
+	  --train-per-lang 150 --test-per-lang 150 --sides plain toolkit --out benchmarks/results/masakhaner_heldout

@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from polyglot_transfer.adapt import build_strategy, load_strategy
-from polyglot_transfer.adapt.token_classification import entity_f1, entity_spans
 from polyglot_transfer.adapt.vocab_extension import decompose, fertility
 from polyglot_transfer.data.conll import load_conll
 from polyglot_transfer.data.dataset import TextDataset, make_example
@@ -390,25 +389,58 @@ def test_load_conll(tmp_path):
         load_conll(tmp_path / "none.conll", "yor")
 
 
-def test_entity_spans_and_f1():
-    assert entity_spans(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3)]
-    assert entity_spans(["I-PER", "I-PER", "B-PER", "I-LOC"]) == [("PER", 0, 1), ("PER", 2, 2), ("LOC", 3, 3)]
-    assert entity_spans(["S-PER", "B-LOC", "E-LOC", "O"]) == [("PER", 0, 0), ("LOC", 1, 2)]
-    assert entity_spans(["O", "O"]) == []
-    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
-    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O"]]  # PER span too short: 2 of 3 right, 2 of 3 found
-    scores = entity_f1(gold, pred)
-    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
-    assert scores["f1"] == pytest.approx(2 / 3) and scores["support"] == 3
-    assert entity_f1(gold, gold)["f1"] == 1.0
+def test_token_classification_scores_are_seqeval_strict():
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    from polyglot_transfer.measure.ner import entity_scores
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"], ["B-DATE", "I-DATE"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O"], ["I-DATE", "I-DATE"]]  # short PER; dangling I-DATE
+    scores = entity_scores(gold, pred)
+    assert scores["precision"] == pytest.approx(precision_score(gold, pred, mode="strict", scheme=IOB2)) == 2 / 3
+    assert scores["recall"] == pytest.approx(recall_score(gold, pred, mode="strict", scheme=IOB2)) == 2 / 4
+    assert scores["f1"] == pytest.approx(f1_score(gold, pred, mode="strict", scheme=IOB2))
+    assert scores["support"] == 4 and entity_scores(gold, gold)["f1"] == 1.0
     with pytest.raises(DataError, match="sentence 1 has 2 gold tags but 1 predicted"):
-        entity_f1(gold, [gold[0], ["O"]])
+        entity_scores(gold, [gold[0], ["O"], gold[2]])
+    with pytest.raises(DataError, match="3 gold sentences but 1 predicted"):
+        entity_scores(gold, [gold[0]])
+
+
+def test_token_classification_learning_rate_follows_the_method(tiny_plain):
+    from polyglot_transfer.adapt.token_classification import METHOD_LEARNING_RATES
+
+    for method, lr in METHOD_LEARNING_RATES.items():
+        s = build_strategy("token_classification", {"method": method}, tiny_plain)
+        assert s.config.learning_rate == lr
+    assert build_strategy("token_classification", {"method": "lora", "learning_rate": 0.02},
+                          tiny_plain).config.learning_rate == 0.02
+    assert len(set(METHOD_LEARNING_RATES.values())) == 3
+
+
+def test_token_classification_full_freezes_word_embeddings(tiny_plain, tmp_path):
+    ds = load_conll(_write_conll(tmp_path / "train.conll"), "yor")
+    frozen = build_strategy("token_classification", {"method": "full", "epochs": 1, "batch_size": 4, "min_steps": 3},
+                            tiny_plain).fit(ds)
+    emb = frozen.model_.get_input_embeddings().weight
+    assert not emb.requires_grad and frozen.trainable_parameters()[0] == frozen.trainable_parameters()[1] - emb.numel()
+    from transformers import AutoModelForTokenClassification
+
+    pretrained = AutoModelForTokenClassification.from_pretrained(str(tiny_plain), num_labels=len(frozen.labels_))
+    torch.testing.assert_close(emb.detach(), pretrained.get_input_embeddings().weight.detach())  # untouched
+    moved = [n for n, p in frozen.model_.named_parameters()
+             if "encoder" in n and not torch.equal(p.detach(), dict(pretrained.named_parameters())[n].detach())]
+    assert moved  # the transformer layers did train
+    free = build_strategy("token_classification", {"method": "full", "epochs": 1, "batch_size": 4, "min_steps": 0,
+                                                   "freeze_embeddings": False}, tiny_plain).fit(ds)
+    assert free.trainable_parameters()[0] == free.trainable_parameters()[1]
 
 
 def test_token_classification_trains_and_round_trips(tiny_plain, tmp_path):
     ds = load_conll(_write_conll(tmp_path / "train.conll"), "yor")
-    strategy = build_strategy("token_classification", {"epochs": 12, "learning_rate": 1e-2, "batch_size": 4},
-                              tiny_plain).fit(ds)
+    strategy = build_strategy("token_classification", {"method": "lora", "epochs": 12, "learning_rate": 1e-2,
+                                                       "batch_size": 4, "min_steps": 0}, tiny_plain).fit(ds)
     assert strategy.train_loss_[-1] < strategy.train_loss_[0] * 0.8, strategy.train_loss_
     assert strategy.evaluate(ds)["f1"] > 0.5
     trainable, total = strategy.trainable_parameters()
@@ -507,3 +539,14 @@ def test_saved_strategy_json_is_plain(tiny_decoder, toy, tmp_path):
     meta = json.loads((tmp_path / "p" / "strategy.json").read_text())
     assert meta["strategy"] == "prompting" and meta["labels"] == ["neg", "pos"]
     assert json.loads((tmp_path / "p" / "demonstrations.json").read_text())[0].keys() == {"text", "label"}
+
+
+def test_token_classification_classifier_starts_from_a_probe(tiny_plain, tmp_path):
+    ds = load_conll(_write_conll(tmp_path / "train.conll"), "yor")
+    still = {"method": "full", "epochs": 1, "batch_size": 4, "min_steps": 0, "learning_rate": 1e-12}  # no real update
+    probed = build_strategy("token_classification", still, tiny_plain).fit(ds)
+    fresh = build_strategy("token_classification", {**still, "init_head": "random"}, tiny_plain).fit(ds)
+    assert probed.evaluate(ds)["f1"] > 0.5 > fresh.evaluate(ds)["f1"]
+    # the LoRA copy PEFT trains is the one initialised (modules_to_save), not only the original
+    lora = build_strategy("token_classification", {**still, "method": "lora"}, tiny_plain).fit(ds)
+    assert lora.evaluate(ds)["f1"] == pytest.approx(probed.evaluate(ds)["f1"])

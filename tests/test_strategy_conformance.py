@@ -110,7 +110,8 @@ FIT_PARAMS: dict[str, dict[str, Any]] = {
     "language_adapter": {},
     "prompting": {},
     "generation": {},
-    "token_classification": {"epochs": 8, "learning_rate": 1e-2, "batch_size": 4},
+    "token_classification": {"method": "lora", "epochs": 8, "learning_rate": 1e-2, "batch_size": 4,
+                             "min_steps": 0},
 }
 EXTRA_FIT_KWARGS: dict[str, dict[str, Any] | Callable[[Any], dict[str, Any]]] = {}
 MODEL_FIXTURE: dict[str, str] = {"continued_pretraining": "tiny_mlm_encoder"}

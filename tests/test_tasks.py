@@ -65,10 +65,11 @@ def ner_config(folder, model, **extra) -> dict:
         "target_languages": ["swh_Latn", "hau_Latn"],
         "setups": {
             "head": {"adapt": {"strategy": "token_classification", "method": "head", "epochs": 2,
-                               "learning_rate": 0.01, "batch_size": 8}},
-            "lora": {"adapt": {"strategy": "token_classification", "method": "lora", "epochs": 1, "batch_size": 8}},
+                               "learning_rate": 0.01, "batch_size": 8, "min_steps": 0}},
+            "lora": {"adapt": {"strategy": "token_classification", "method": "lora", "epochs": 1, "batch_size": 8,
+                               "min_steps": 0}},
             "full": {"adapt": {"strategy": "token_classification", "method": "full", "epochs": 1,
-                               "learning_rate": 0.001, "batch_size": 8}},
+                               "learning_rate": 0.001, "batch_size": 8, "min_steps": 0}},
         },
         "baseline": "head",
         "bootstrap": {"n_resamples": 200},
@@ -384,3 +385,29 @@ def test_ner_compare_resumes_without_retraining(ner_run):
     again = run_compare(config, progress=False)
     assert {p: p.stat().st_mtime_ns for p in (first.run_dir / "cells").rglob("*.json")} == before
     assert again.results["records"] == first.results["records"]
+
+
+def test_ner_report_has_per_type_f1_and_example_sentences_escaped(ner_run):
+    import copy
+
+    from polyglot_transfer.evaluation.report import write_html, write_markdown
+
+    _, config, result = ner_run
+    res = result.results
+    examples = res["ner_examples"]
+    assert {x["language"] for x in examples} == set(config.target_languages)
+    assert all(any(t != "O" for t in x["gold"]) and set(x["predicted"]) == set(config.setups) for x in examples)
+    assert all(len(x["tokens"]) == len(x["gold"]) == len(x["predicted"]["full"]) for x in examples)
+    md = result.reports["markdown"].read_text()
+    assert "## Entity types" in md and "| Language | Setup | LOC | ORG | PER |" in md
+    assert "## Example sentences" in md
+    first = examples[0]
+    assert " ".join(first["tokens"]) in md
+    kind = next(t[2:] for t in first["gold"] if t.startswith("B-"))
+    assert f"({kind})" in md
+    html = result.reports["html"].read_text()
+    assert 'class="results ner-types"' in html and 'class="results ner-examples"' in html
+    hostile = copy.deepcopy(res)
+    hostile["ner_examples"][0]["tokens"][0] = "<script>x|y</script>"
+    assert "<script>x" not in write_html(hostile) and "&lt;script&gt;x|y" in write_html(hostile)
+    assert "`<script>`x\\|y" in write_markdown(hostile)

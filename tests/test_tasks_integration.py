@@ -44,7 +44,8 @@ def test_real_masakhaner_loads_per_language(corpora):
     assert problems == []
     data = load_task_data(config)
     assert data.labels == ["B-DATE", "B-LOC", "B-ORG", "B-PER", "I-DATE", "I-LOC", "I-ORG", "I-PER", "O"]
-    assert [len(d) for d in data.trains.values()] == [40, 40]  # a set's union is sampled like one source
+    assert [len(d) for d in data.trains.values()] == [40, 80]  # a set keeps max_train per language: pooling adds data
+    assert sorted({x.lang for x in data.trains["hau_Latn+yor_Latn"]}) == ["hau_Latn", "yor_Latn"]
     assert {lang: len(d) for lang, d in data.tests.items()} == {"amh_Ethi": 30, "pcm_Latn": 30}
     assert data.cards[0]["name"] == "MasakhaNER 1.0" and data.tests["amh_Ethi"][0].lang == "amh_Ethi"
     again = load_task_data(config)  # the same sample on every run (resume relies on it)
@@ -57,9 +58,9 @@ def test_real_masakhaner_through_compare(corpora, tiny_encoder, tmp_path):
     raw = {"name": "m", "task": {"corpus": "masakhaner", "max_train": 32, "max_test": 24},
            "model": str(tiny_encoder), "sources": ["swh_Latn"], "target_languages": ["hau_Latn", "yor_Latn"],
            "setups": {"head": {"adapt": {"strategy": "token_classification", "method": "head", "epochs": 1,
-                                         "learning_rate": 0.01, "batch_size": 8}},
+                                         "learning_rate": 0.01, "batch_size": 8, "min_steps": 0}},
                       "full": {"adapt": {"strategy": "token_classification", "method": "full", "epochs": 1,
-                                         "batch_size": 8}}},
+                                         "batch_size": 8, "min_steps": 0}}},
            "baseline": "head", "bootstrap": {"n_resamples": 100}, "output_dir": str(tmp_path / "run"), "threads": 1}
     config, problems = build_config(raw)
     assert problems == []

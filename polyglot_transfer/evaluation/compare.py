@@ -339,6 +339,7 @@ class CompareRunner:
                 atomic_write_json(path, {
                     "setup": setup_name, "source": source, "language": lang, "seed": seed, "labels": data.labels,
                     "ids": test.ids, "y_true": test.labels, "y_pred": pred, "selected": selected,
+                    **({"tokens": test.tokens} if tagging else {}),  # NER: the words, for the report's examples
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 })
                 written.append(str(path.relative_to(self.run_dir)))

@@ -22,6 +22,7 @@ from polyglot_transfer.evaluation.glance import metric_label as _metric_label
 from polyglot_transfer.evaluation.report_templates import TASK_SECTIONS, Raw, e, md_escape, render_section
 from polyglot_transfer.evaluation.results_model import SCHEMA_VERSION, Results, validate_results
 from polyglot_transfer.fileio import atomic_write_text
+from polyglot_transfer.measure.ner import sentence_entities
 
 __all__ = [
     "PRIMARY_METRIC",
@@ -391,7 +392,38 @@ def _task_context(view: _View, fmt: str) -> dict[str, Any]:
                              for s in setups},
                  "retrieved": {s: x.gold_retrieved.get(s) for s in setups}} for x in examples]})
     return {"metrics": metrics, "languages": languages, "quality": {"name": quality, "label": metric_label(quality)},
-            "retrieval_rows": retrieval_rows, "setups": setups, "example_groups": groups}
+            "retrieval_rows": retrieval_rows, "setups": setups, "example_groups": groups,
+            **_ner_context(view, fmt, setups)}
+
+
+def _entity_text(tokens: list[str], tags: list[str] | None) -> str:
+    """'Ada Obi (PER); Lagos (LOC)' for one sentence's tags (seqeval strict IOB2 spans), or '(none)'."""
+    if tags is None:
+        return f"{MISSING} (no prediction recorded)"
+    spans = sorted(sentence_entities([list(tags)])[0], key=lambda e: e[1])
+    return "; ".join(f"{' '.join(tokens[a:b])} ({kind})" for kind, a, b in spans) or "(none)"
+
+
+def _ner_context(view: _View, fmt: str, setups: list[str]) -> dict[str, Any]:
+    """NER: per-type F1 (language x setup rows, one column per entity type) and example sentences with the
+    gold and each setup's entities."""
+    model = view.model
+    assert model is not None
+    prefix = f"{view.primary or 'entity_f1'}:"
+    types = sorted({r.metric[len(prefix):] for r in model.records if r.metric.startswith(prefix)})
+    wrap = (lambda c: Raw(_cell_text(c, _md))) if fmt == "md" else _cell_text
+    type_rows = [{"language": lang.label, "setup": s,
+                  "cells": [wrap(view.cell(prefix + t, lang.code, s)) for t in types]}
+                 for lang in view.languages for s in setups
+                 if any(view.cell(prefix + t, lang.code, s) is not None for t in types)]
+    groups = []
+    for lang in view.languages:
+        rows = [x for x in model.ner_examples if x.language == lang.code]
+        if rows:
+            groups.append({"language": lang.label, "examples": [
+                {"sentence": " ".join(x.tokens), "gold": _entity_text(x.tokens, x.gold),
+                 "predicted": {s: _entity_text(x.tokens, x.predicted.get(s)) for s in setups}} for x in rows]})
+    return {"entity_types": types, "type_rows": type_rows, "ner_groups": groups}
 
 
 def plain_summary(results: Mapping[str, Any]) -> list[str]:

@@ -17,10 +17,10 @@ import jinja2
 __all__ = ["TASK_SECTIONS", "Raw", "e", "md_escape", "render_section"]
 
 #: The task-specific sections of the report, per task type (templates/<section>.{md,html}.j2), shown after the
-#: per-language results tables. token_classification uses the generic tables for now (entity F1 is a metric).
+#: per-language results tables.
 TASK_SECTIONS: dict[str, list[str]] = {
     "classification": ["classification"],
-    "token_classification": [],
+    "token_classification": ["token_classification"],
     "generative_qa": ["generative_qa"],
 }
 

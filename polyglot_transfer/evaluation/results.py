@@ -485,6 +485,23 @@ def qa_examples(config: CompareConfig, cells: Cells, per_language: int = 3) -> l
     return out
 
 
+def ner_examples(config: CompareConfig, cells: Cells, per_language: int = 3) -> list[dict[str, Any]]:
+    """A few test sentences per target (first seed, primary source) that hold a gold entity: the words, the
+    gold tags and each setup's tags. Cells written before the words were recorded give none."""
+    out = []
+    source, seed = config.sources[0], config.seeds[0]
+    for lang in config.target_languages:
+        runs = {setup: next((r for r in cells[setup, source, lang] if r["seed"] == seed), None) for setup in config.setups}
+        first = next((r for r in runs.values() if r is not None and r.get("tokens") is not None), None)
+        if first is None:
+            continue
+        shown = [i for i, tags in enumerate(first["y_true"]) if any(t != "O" for t in tags)][:per_language]
+        for i in shown:
+            out.append({"language": lang, "id": first["ids"][i], "tokens": first["tokens"][i], "gold": first["y_true"][i],
+                        "predicted": {setup: (r["y_pred"][i] if r is not None else None) for setup, r in runs.items()}})
+    return out
+
+
 def _forgetting(config: CompareConfig, run_dir: Path) -> list[dict[str, Any]]:
     """One row per (setup that trains the encoder, source): before / after / drop, mean over seeds.
 
@@ -594,6 +611,7 @@ def build_results(config: CompareConfig, data: TaskData, run_dir: Path, *, durat
         "forgetting": _forgetting(config, run_dir),
         "diagnostics": _diagnostics(run_dir),
         "examples": qa_examples(config, cells) if task_type == "generative_qa" else [],
+        **({"ner_examples": ner_examples(config, cells)} if task_type == "token_classification" else {}),
         "cards": data.cards,
         "environment": env,
     }

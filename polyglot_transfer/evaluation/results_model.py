@@ -260,6 +260,17 @@ class QAExample(_Strict):
     gold_retrieved: dict[str, bool] = Field(default_factory=dict)
 
 
+class NERExample(_Strict):
+    """One test sentence of a NER task: its words, the gold tags and each setup's tags (a few per language)."""
+
+    language: str
+    id: str
+    tokens: list[str]
+    gold: list[str]
+    #: setup -> its predicted tags (null where that setup has no cell for the sentence's seed)
+    predicted: dict[str, list[str] | None]
+
+
 class Results(_Strict):
     schema_version: Literal[2] = SCHEMA_VERSION
     run: RunInfo
@@ -278,6 +289,7 @@ class Results(_Strict):
     forgetting: list[Forgetting] = Field(default_factory=list)
     diagnostics: list[Diagnostic] = Field(default_factory=list)
     examples: list[QAExample] = Field(default_factory=list)
+    ner_examples: list[NERExample] = Field(default_factory=list)
     cards: list[dict[str, Any]] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
 

@@ -76,8 +76,9 @@ def load_task_data(config: CompareConfig) -> TaskData:
             raise DataError(f"task.max_train_per_label samples k examples per class label; task {name!r} is a "
                             f"{task.type} task. Use task.max_train (examples or sentences per source) instead.")
         trains = {src: train.sample_per_label(task_config.max_train_per_label, seed=0) for src, train in trains.items()}
-    if task_config.max_train:
-        trains = {src: _sample(train, task_config.max_train) for src, train in trains.items()}
+    if task_config.max_train:  # a set "a+b" keeps max_train per language, so pooling adds data
+        trains = {src: _sample_per_language(train, task_config.max_train) if "+" in src else
+                  _sample(train, task_config.max_train) for src, train in trains.items()}
     missing = [lang for lang in targets if lang not in all_tests]
     if missing:
         raise DataError(f"Task {name!r} has no test data for {', '.join(missing)}; it has "
@@ -99,6 +100,16 @@ def load_task_data(config: CompareConfig) -> TaskData:
             raise DataError(f"Test set {lang} has labels {unknown} that the training data never shows.")
     return TaskData(name=name, trains=trains, tests=tests, documents=corpus.documents, labels=labels,
                     cards=corpus.cards, resource=corpus.resource, heldout=heldout, task=task)
+
+
+def _sample_per_language(ds: Dataset, n: int) -> Dataset:
+    """At most n examples / sentences of each language of `ds` (seed 0), in language order."""
+    langs = sorted({x.lang for x in ds})
+    if isinstance(ds, TokenDataset):
+        parts = [_sample(TokenDataset([x for x in ds if x.lang == lang], name=f"{ds.name}-{lang}"), n) for lang in langs]
+    else:
+        parts = [_sample(TextDataset([x for x in ds if x.lang == lang], name=f"{ds.name}-{lang}"), n) for lang in langs]
+    return _union(parts, f"{ds.name}-sample{n}-per-language")
 
 
 def _sample(ds: Dataset, n: int) -> Dataset:

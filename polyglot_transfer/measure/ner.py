@@ -24,7 +24,10 @@ import numpy as np
 from polyglot_transfer.errors import DataError
 from polyglot_transfer.measure.metrics import METRICS, Metric
 
-__all__ = ["entity_f1", "entity_precision", "entity_recall", "entity_types", "per_type_scores", "sentence_entities"]
+__all__ = [
+    "entity_f1", "entity_precision", "entity_recall", "entity_scores", "entity_types", "per_type_scores",
+    "sentence_entities",
+]
 
 SCHEME = "IOB2"
 
@@ -130,3 +133,21 @@ def per_type_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, d
     return {k: {"precision": float(v["precision"]), "recall": float(v["recall"]), "f1": float(v["f1-score"]),
                 "support": int(v["support"])}
             for k, v in report.items() if "avg" not in k}
+
+
+
+def entity_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """Micro precision / recall / F1 (seqeval, IOB2, strict) and the number of gold entities, in one call."""
+    if len(gold) != len(pred):
+        raise DataError(f"NER metrics: {len(gold)} gold sentences but {len(pred)} predicted ones. "
+                        "Predict one tag list per sentence.")
+    for n, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise DataError(f"NER metrics: sentence {n} has {len(g)} gold tags but {len(p)} predicted tags. "
+                            "Predict exactly one tag per token.")
+    hit = found = wanted = 0
+    for g, p in zip(sentence_entities([list(x) for x in gold]), sentence_entities([list(x) for x in pred])):
+        hit, found, wanted = hit + len(g & p), found + len(p), wanted + len(g)
+    sums = np.array([hit, found, wanted], dtype=np.float64)
+    return {"precision": float(_precision(sums, {})), "recall": float(_recall(sums, {})), "f1": float(_f1(sums, {})),
+            "support": float(wanted)}

@@ -90,7 +90,7 @@ class TaskConfig:
     splits: dict[str, str] = field(default_factory=dict)  # {train, heldout, test} -> dataset split names
     language_codes: dict[str, str] = field(default_factory=dict)  # language -> the code the dataset uses for it
     max_train_per_label: Annotated[int, Ge(1)] | None = None  # subsample the training set (k per label)
-    max_train: Annotated[int, Ge(1)] | None = None  # at most this many training examples / sentences per source
+    max_train: Annotated[int, Ge(1)] | None = None  # at most this many training examples / sentences per source language
     max_test: Annotated[int, Ge(1)] | None = None  # at most this many test examples / sentences per target
 
 
