@@ -124,10 +124,12 @@ def test_groups_keep_a_shared_model_together_and_take_the_largest_resources(tmp_
                       ("rag",): {"num_cpus": 0.5, "num_gpus": 0.0}}
 
 
-# About a minute on 2 idle cores (3 min on a loaded machine). Once, before streams were polled, the driver
-# waited forever on a finished stream: the timeout turns any such hang into a failure with every thread's
-# stack instead of a CI job that never ends.
-@pytest.mark.timeout(900)
+# About a minute on 2 idle cores (3 min on a loaded machine). In the slow set (`make test-slow`), not CI: in 1
+# run of 4 a task ended while its stream never delivered its cells and a blocking next() waited forever
+# (py-spy: ObjectRefGenerator._next_sync). The backend now reads only ready items and resubmits a group whose
+# stream stalls; that path has not been seen to run yet. The timeout turns any remaining hang into a failure.
+@pytest.mark.slow
+@pytest.mark.timeout(900, method="thread")
 def test_compare_runs_on_a_two_node_cluster_and_resumes(ray_cluster, tmp_path, tiny_encoder):
     config, problems = build_config(_raw(tmp_path, tiny_encoder, ray_cluster))
     assert not problems, problems

@@ -26,6 +26,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -224,6 +225,35 @@ def _finished(run_dir: Path, path: Path) -> bool:
     return path.is_file()
 
 
+STREAM_STALL_S = 30.0  # a task ended but its stream has had nothing to read for this long: the items are lost
+STREAM_ATTEMPTS = 3
+
+
+def _stalled_stream(ray: Any, gen: Any, stalled: dict, names: list[str], seed: int, source: str, attempt: int) -> None:
+    """Track a stream whose task has ended with nothing ready to read. After STREAM_STALL_S, surface the task's
+    own error if it failed; else mark the stream given up (stalled[gen] = None) for a resubmission, or raise
+    once the group has been tried STREAM_ATTEMPTS times."""
+    first = stalled.setdefault(gen, time.monotonic())
+    if first is None or time.monotonic() - first < STREAM_STALL_S:
+        return
+    try:
+        ray.get(gen.completed())
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.as_instanceof_cause()
+        if isinstance(cause, PGTError):
+            raise cause from None
+        raise
+    if attempt >= STREAM_ATTEMPTS:
+        raise IntegrityError(
+            f"Ray finished the task of setups {', '.join(names)} (seed {seed}, source {source}) {attempt} times but "
+            f"its cells never reached this driver (nothing to read for {STREAM_STALL_S:.0f} s after the task "
+            "ended). The cells already in the run folder are kept: run the same command again to resume.")
+    logger.warning("Ray: the task of setups %s (seed %s, source %s) ended but its stream delivered nothing for "
+                   "%.0f s; submitting the group again (attempt %d of %d).", ", ".join(names), seed, source,
+                   STREAM_STALL_S, attempt + 1, STREAM_ATTEMPTS)
+    stalled[gen] = None
+
+
 def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int, str]], worker: Worker
                      ) -> Iterator[tuple[int, str, str, bool]]:
     """Run the groups of `units` as Ray tasks of `worker(config_dict, run_dir, seed, source, progress=...)`.
@@ -250,24 +280,41 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
     try:
         config_dict = config.to_dict()
         task = ray.remote(max_retries=0)(stream_group)
-        pending = {}
-        for seed, source, names, needs, existing in todo:
-            _check_fits(ray, needs, names)
+        pending: dict = {}  # stream -> (seed, source, names, needs, existing, attempt)
+
+        def submit(seed, source, names, needs, existing, attempt=1):
             ref = task.options(num_cpus=needs["num_cpus"], num_gpus=needs["num_gpus"]).remote(
                 worker, subset_config(config_dict, names, needs), seed, source, existing)
-            pending[ref] = (seed, source)
+            pending[ref] = (seed, source, names, needs, existing, attempt)
+
+        for seed, source, names, needs, existing in todo:
+            _check_fits(ray, needs, names)
+            submit(seed, source, names, needs, existing)
         logger.info("Running %d task(s) on Ray (%s)", len(pending), ray.cluster_resources())
+        stalled: dict = {}  # stream -> when its task was first seen ended with nothing left to read
         while pending:
-            # Poll each stream instead of one blocking ray.wait over the generators: a stream whose task has
-            # ended is drained at once, so a finished task can never leave the driver waiting (seen once).
+            # Poll each stream and read only what is ready: next() on a stream blocks, and once (1 run in 4 on a
+            # two-node cluster) a task ended while its stream never delivered its items, so a blocking next()
+            # waited forever. Such a stream is given up after STREAM_STALL_S and its group submitted again.
             progressed = False
             for gen in list(pending):
-                seed, source = pending[gen]
+                seed, source, names, needs, existing, attempt = pending[gen]
                 if gen.is_finished():
                     del pending[gen]
+                    stalled.pop(gen, None)
                     progressed = True
                     continue
-                if not gen.next_ready() and not ray.wait([gen.completed()], timeout=0)[0]:
+                if not gen.next_ready():
+                    if ray.wait([gen.completed()], timeout=0)[0]:
+                        _stalled_stream(ray, gen, stalled, names, seed, source, attempt)
+                        if gen in stalled and stalled[gen] is None:  # given up: run the group again
+                            del pending[gen], stalled[gen]
+                            done = [p for p in group_files(config, run_dir, seed, source, names)
+                                    if _finished(run_dir, p)]  # what did arrive is not computed again
+                            submit(seed, source, names, needs,
+                                   {p.relative_to(run_dir).as_posix(): p.read_text(encoding="utf-8") for p in done},
+                                   attempt + 1)
+                            progressed = True
                     continue
                 try:
                     rel, text = ray.get(next(gen))
