@@ -88,7 +88,8 @@ def _json_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{path}:{lineno}", obj
 
 
-def _csv_rows(path: Path, delimiter: str) -> tuple[list[str], Iterator[tuple[str, dict[str, Any]]]]:
+def _csv_rows(path: Path, delimiter: str) -> tuple[list[str], Iterator[tuple[str, dict[str, Any]]], Any]:
+    """(header, rows, close): the rows generator closes the file when it ends; call `close` if it never starts."""
     f = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the generator below
     reader = csv.reader(f, delimiter=delimiter)
     try:
@@ -99,6 +100,9 @@ def _csv_rows(path: Path, delimiter: str) -> tuple[list[str], Iterator[tuple[str
     except csv.Error as exc:
         f.close()
         raise DataError(f"{path}:1: cannot parse the header ({exc}).") from None
+    except BaseException:  # e.g. UnicodeDecodeError, turned into a DataError by the caller
+        f.close()
+        raise
     header = [h.strip() for h in header]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
@@ -140,7 +144,7 @@ def _csv_rows(path: Path, delimiter: str) -> tuple[list[str], Iterator[tuple[str
                     )
                 yield where, dict(zip(header, values, strict=True))
 
-    return header, rows()
+    return header, rows(), f.close
 
 
 def load_table(
@@ -247,8 +251,12 @@ def _iter_rows(
         default_lang = resolve_language(lang).code
 
     if fmt in ("csv", "tsv"):
-        header, rows = _csv_rows(path, "," if fmt == "csv" else "\t")
-        _check_header(path, header, mapping, explicit, label_required, default_lang)
+        header, rows, close = _csv_rows(path, "," if fmt == "csv" else "\t")
+        try:
+            _check_header(path, header, mapping, explicit, label_required, default_lang)
+        except BaseException:
+            close()  # the rows generator never started, so it cannot close the file itself
+            raise
     else:
         header = None
         rows = _json_rows(path, fmt)
