@@ -270,17 +270,21 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
     return wall, proc.stdout
 
 
+def _speed_setup(args: argparse.Namespace) -> tuple[Path, dict, dict, dict, str]:
+    """Work folder, the speed data (written there), its files, the child processes' environment, Python."""
+    work = Path(args.work)
+    data = speed_data(Path(args.root), args.per_language, work)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    return work, data, data["files"], env, sys.executable
+
+
 def speed_main(args: argparse.Namespace) -> int:
     """Side by side, each step a fresh process as a user runs it: the hand loop, `pgt index build`, dense-only
     `pgt index evaluate`, and all modes with `--tune-on`; wall seconds (imports and model loads included)."""
     from polyglot_transfer.models.provision import resolve_model
 
-    work = Path(args.work)
-    data = speed_data(Path(args.root), args.per_language, work)
-    files = data["files"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    py = sys.executable
+    work, data, files, env, py = _speed_setup(args)
     pgt = [py, "-m", "polyglot_transfer.cli.main", "index"]
     idx = work / "idx"
     out: dict = {"command": " ".join(["python", *sys.argv]), "threads": args.threads, **{k: v for k, v in data.items()
@@ -341,12 +345,7 @@ def one_command_main(args: argparse.Namespace) -> int:
     the embedder loaded once), dense-only and all modes with tuning; rounds alternate which side goes first."""
     from polyglot_transfer.models.provision import resolve_model
 
-    work = Path(args.work)
-    data = speed_data(Path(args.root), args.per_language, work)
-    files = data["files"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    py = sys.executable
+    work, data, files, env, py = _speed_setup(args)
     evaluate = [py, "-m", "polyglot_transfer.cli.main", "index", "evaluate", str(work / "idx-one"), "--build-from",
                 str(files["passages"]), "--model", args.model, "--force", "--queries", str(files["queries"]), "--json"]
     hand_cmd = [py, "-c", HAND_LOOP, *(str(files[k]) for k in ("passages", "queries", "tune")),

@@ -6,7 +6,7 @@ The Python front door (the same functions the ``pgt`` CLI calls)::
 
     config = pgt.load_config("demo", overrides=["seeds=[0,1]"])   # a YAML file or a shipped example
     result = pgt.compare(config)                                  # fine-tuning vs RAG vs both, per language
-    print(result.reports["markdown"])
+    report = result.reports["markdown"]                           # path of the run's report.md
 
     embedder = pgt.Embedder("intfloat/multilingual-e5-small")
     index = pgt.VectorIndex(embedder.dim, embedder_identity=embedder.identity)

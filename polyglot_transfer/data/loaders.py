@@ -171,18 +171,23 @@ def load_table(
     Unmapped columns go to `meta` (a ``meta`` object, as written from ``TextDataset.to_records()``, is
     merged into it).
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path} does not exist. Check the path (relative paths are taken from {Path.cwd()}).")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; expected a .jsonl, .json, .csv or .tsv file.")
-    fmt = _infer_format(path, format)
+    path, fmt = _table_path(path, format)
     try:
         return _load(path, fmt, columns, lang, name, label_required)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start}). Re-save the file as UTF-8."
         ) from None
+
+
+def _table_path(path: str | Path, format: str | None) -> tuple[Path, str]:
+    """The table file and its format, refused with a clear message when missing or a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist. Check the path (relative paths are taken from {Path.cwd()}).")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; expected a .jsonl, .json, .csv or .tsv file.")
+    return path, _infer_format(path, format)
 
 
 def iter_table(
@@ -195,12 +200,7 @@ def iter_table(
 ) -> Iterator[Example]:
     """The rows of a table as `load_table` reads them, one Example at a time (the file is read as it is
     consumed, never whole; JSON arrays excepted), with the same checks and messages."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path} does not exist. Check the path (relative paths are taken from {Path.cwd()}).")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder; expected a .jsonl, .json, .csv or .tsv file.")
-    fmt = _infer_format(path, format)
+    path, fmt = _table_path(path, format)
     try:
         yield from _iter_rows(path, fmt, columns, lang, label_required)
     except UnicodeDecodeError as exc:

@@ -229,13 +229,12 @@ STREAM_STALL_S = 30.0  # a task ended but its stream has had nothing to read for
 STREAM_ATTEMPTS = 3
 
 
-def _stalled_stream(ray: Any, gen: Any, stalled: dict, names: list[str], seed: int, source: str, attempt: int) -> None:
-    """Track a stream whose task has ended with nothing ready to read. After STREAM_STALL_S, surface the task's
-    own error if it failed; else mark the stream given up (stalled[gen] = None) for a resubmission, or raise
-    once the group has been tried STREAM_ATTEMPTS times."""
-    first = stalled.setdefault(gen, time.monotonic())
-    if first is None or time.monotonic() - first < STREAM_STALL_S:
-        return
+def _stalled_stream(ray: Any, gen: Any, stalled: dict, names: list[str], seed: int, source: str, attempt: int) -> bool:
+    """Track a stream whose task has ended with nothing ready to read; True once it is given up (after
+    STREAM_STALL_S) and its group should be submitted again. Raises the task's own error if it failed, or an
+    IntegrityError once the group has been tried STREAM_ATTEMPTS times."""
+    if time.monotonic() - stalled.setdefault(gen, time.monotonic()) < STREAM_STALL_S:
+        return False
     try:
         ray.get(gen.completed())
     except ray.exceptions.RayTaskError as exc:
@@ -251,7 +250,7 @@ def _stalled_stream(ray: Any, gen: Any, stalled: dict, names: list[str], seed: i
     logger.warning("Ray: the task of setups %s (seed %s, source %s) ended but its stream delivered nothing for "
                    "%.0f s; submitting the group again (attempt %d of %d).", ", ".join(names), seed, source,
                    STREAM_STALL_S, attempt + 1, STREAM_ATTEMPTS)
-    stalled[gen] = None
+    return True
 
 
 def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int, str]], worker: Worker
@@ -305,16 +304,15 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
                     progressed = True
                     continue
                 if not gen.next_ready():
-                    if ray.wait([gen.completed()], timeout=0)[0]:
-                        _stalled_stream(ray, gen, stalled, names, seed, source, attempt)
-                        if gen in stalled and stalled[gen] is None:  # given up: run the group again
-                            del pending[gen], stalled[gen]
-                            done = [p for p in group_files(config, run_dir, seed, source, names)
-                                    if _finished(run_dir, p)]  # what did arrive is not computed again
-                            submit(seed, source, names, needs,
-                                   {p.relative_to(run_dir).as_posix(): p.read_text(encoding="utf-8") for p in done},
-                                   attempt + 1)
-                            progressed = True
+                    ended = ray.wait([gen.completed()], timeout=0)[0]
+                    if ended and _stalled_stream(ray, gen, stalled, names, seed, source, attempt):
+                        del pending[gen], stalled[gen]  # given up: run the group again
+                        done = [p for p in group_files(config, run_dir, seed, source, names)
+                                if _finished(run_dir, p)]  # what did arrive is not computed again
+                        submit(seed, source, names, needs,
+                               {p.relative_to(run_dir).as_posix(): p.read_text(encoding="utf-8") for p in done},
+                               attempt + 1)
+                        progressed = True
                     continue
                 try:
                     rel, text = ray.get(next(gen))
