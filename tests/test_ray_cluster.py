@@ -125,7 +125,7 @@ def test_groups_keep_a_shared_model_together_and_take_the_largest_resources(tmp_
 
 
 # About a minute on 2 idle cores (3 min on a loaded machine). In the slow set (`make test-slow`), not CI: in 1
-# run of 4 a task ended while its stream never delivered its cells and a blocking next() waited forever
+# run of 6 here a task ended while its stream never delivered its cells and a blocking next() waited forever
 # (py-spy: ObjectRefGenerator._next_sync). The backend now reads only ready items and resubmits a group whose
 # stream stalls; that path has not been seen to run yet. The timeout turns any remaining hang into a failure.
 @pytest.mark.slow

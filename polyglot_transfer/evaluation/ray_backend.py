@@ -292,7 +292,7 @@ def run_units_on_ray(config: CompareConfig, run_dir: Path, units: list[tuple[int
         logger.info("Running %d task(s) on Ray (%s)", len(pending), ray.cluster_resources())
         stalled: dict = {}  # stream -> when its task was first seen ended with nothing left to read
         while pending:
-            # Poll each stream and read only what is ready: next() on a stream blocks, and once (1 run in 4 on a
+            # Poll each stream and read only what is ready: next() on a stream blocks, and once (1 run in 6 here, on a
             # two-node cluster) a task ended while its stream never delivered its items, so a blocking next()
             # waited forever. Such a stream is given up after STREAM_STALL_S and its group submitted again.
             progressed = False
